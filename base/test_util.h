@@ -1,0 +1,24 @@
+// Helpers for tests: where the real data and the per-test scratch directory are.
+// Test-only (testonly = True in BUILD).
+#ifndef MURMUR_BASE_TEST_UTIL_H_
+#define MURMUR_BASE_TEST_UTIL_H_
+
+#include <string>
+
+namespace murmur::testing {
+
+// Path of `relative` under ../shared/data, from MURMUR_SHARED_DATA (deploy/test.sh passes it).
+// Records a test failure naming the variable when it is unset, so a missing data directory fails
+// loudly instead of skipping.
+std::string SharedDataPath(const std::string& relative);
+
+// Bazel's per-test scratch directory ($TEST_TMPDIR), or /tmp outside Bazel.
+std::string TempDir();
+
+// Runs a shell command; returns its exit status (-1 when it could not be run). Output goes to
+// the test log.
+int RunShell(const std::string& command);
+
+}  // namespace murmur::testing
+
+#endif  // MURMUR_BASE_TEST_UTIL_H_

@@ -1,0 +1,47 @@
+// `murmur`: the command line for tokenizing, data preparation, training, serving queries and
+// operations. Thin: it picks the subcommand and hands over the remaining arguments.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "client/commands.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  int (*run)(const murmur::client::CommandArgs&);
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"tokenize", "print WordPiece ids of texts read from stdin",
+     murmur::client::TokenizeCommand},
+    {"vocab", "build a WordPiece vocabulary from a corpus (vocab build ...)",
+     murmur::client::VocabCommand},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out, "usage: murmur <command> [flags]   (murmur <command> --help)\n\ncommands:\n");
+  for (const Subcommand& command : kSubcommands) {
+    std::fprintf(out, "  %-10s %s\n", command.name, command.summary);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+    PrintUsage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const Subcommand& command : kSubcommands) {
+    if (std::strcmp(argv[1], command.name) == 0) {
+      return command.run(murmur::client::CommandArgs(argv + 2, argv + argc));
+    }
+  }
+  std::fprintf(stderr, "murmur: unknown command '%s'\n", argv[1]);
+  PrintUsage(stderr);
+  return 2;
+}

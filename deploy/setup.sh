@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what murmur needs on Debian 12: the apt packages to build and run it and, with
+# --with-reference, Hugging Face's tokenizers (npm) that the parity tests and benchmarks compare
+# against. Idempotent and quiet when everything is already there.
+set -euo pipefail
+
+APT_PACKAGES=(
+  bazel-bootstrap bazel-rules-java g++ python3 git ca-certificates
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libabsl-dev
+  libtorch-dev libgloo-dev libopenblas0-pthread
+  libgtest-dev libgmock-dev libutf8proc-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev
+  unicode-data
+)
+HF_TOKENIZERS_VERSION=0.23.2
+MURMUR_CACHE="${MURMUR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/murmur}"
+
+with_reference=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-reference) with_reference=1 ;;
+    *) echo "usage: deploy/setup.sh [--with-reference]" >&2; exit 2 ;;
+  esac
+done
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+if [ "$with_reference" -eq 1 ] && ! command -v node >/dev/null; then
+  missing+=(nodejs npm)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+if [ "$with_reference" -eq 1 ]; then
+  reference_dir="$MURMUR_CACHE/hf-tokenizers-$HF_TOKENIZERS_VERSION"
+  if [ ! -f "$reference_dir/node_modules/tokenizers/package.json" ]; then
+    echo "setup: installing Hugging Face tokenizers $HF_TOKENIZERS_VERSION (npm) into $reference_dir"
+    mkdir -p "$reference_dir"
+    (cd "$reference_dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund \
+      "tokenizers@$HF_TOKENIZERS_VERSION" >/dev/null)
+  fi
+fi
