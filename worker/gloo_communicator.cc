@@ -1,0 +1,115 @@
+#include "worker/gloo_communicator.h"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace murmur::worker {
+namespace {
+
+// c10d signals a failed or timed-out collective with an exception; the group is then broken and
+// the caller should regroup, which UNAVAILABLE says.
+absl::Status CollectiveError(const char* what, const std::exception& error) {
+  return absl::UnavailableError(absl::StrCat("gloo ", what, " failed: ", error.what()));
+}
+
+class GlooWork final : public CollectiveWork {
+ public:
+  GlooWork(const char* what, c10::intrusive_ptr<c10d::Work> work)
+      : what_(what), work_(std::move(work)) {}
+
+  absl::Status Wait() override {
+    try {
+      work_->wait();
+      return absl::OkStatus();
+    } catch (const std::exception& error) {
+      return CollectiveError(what_, error);
+    }
+  }
+
+ private:
+  const char* what_;
+  c10::intrusive_ptr<c10d::Work> work_;
+};
+
+class GlooCommunicator final : public Communicator {
+ public:
+  GlooCommunicator(c10::intrusive_ptr<c10d::ProcessGroupGloo> group, int rank, int world_size)
+      : group_(std::move(group)), rank_(rank), world_size_(world_size) {}
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_size_; }
+  std::string backend() const override { return "gloo"; }
+
+  std::unique_ptr<CollectiveWork> AllReduce(at::Tensor tensor, ReduceOp op) override {
+    return Start("all-reduce", [&] {
+      std::vector<at::Tensor> tensors = {std::move(tensor)};
+      c10d::AllreduceOptions options;
+      options.reduceOp = op == ReduceOp::kSum ? c10d::ReduceOp::SUM : c10d::ReduceOp::MAX;
+      return group_->allreduce(tensors, options);
+    });
+  }
+
+  std::unique_ptr<CollectiveWork> Broadcast(at::Tensor tensor, int root) override {
+    return Start("broadcast", [&] {
+      std::vector<at::Tensor> tensors = {std::move(tensor)};
+      c10d::BroadcastOptions options;
+      options.rootRank = root;
+      return group_->broadcast(tensors, options);
+    });
+  }
+
+  std::unique_ptr<CollectiveWork> AllGather(at::Tensor input,
+                                            std::vector<at::Tensor> outputs) override {
+    return Start("all-gather", [&] {
+      std::vector<std::vector<at::Tensor>> output_lists = {std::move(outputs)};
+      std::vector<at::Tensor> inputs = {std::move(input)};
+      return group_->allgather(output_lists, inputs);
+    });
+  }
+
+ private:
+  template <typename F>
+  std::unique_ptr<CollectiveWork> Start(const char* what, F&& start) {
+    try {
+      return std::make_unique<GlooWork>(what, start());
+    } catch (const std::exception& error) {
+      return FinishedWork(CollectiveError(what, error));
+    }
+  }
+
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+  int rank_;
+  int world_size_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Communicator>> CreateGlooCommunicator(
+    c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, const GlooOptions& options) {
+  if (world_size < 1 || rank < 0 || rank >= world_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank ", rank, " is outside a world of ", world_size));
+  }
+  try {
+    auto group_options = c10d::ProcessGroupGloo::Options::create(options.timeout);
+    group_options->devices = {
+        c10d::ProcessGroupGloo::createDeviceForHostname(options.host)};
+    group_options->threads = options.threads;
+    c10::intrusive_ptr<c10d::Store> prefixed = store;
+    if (!options.store_prefix.empty()) {
+      prefixed = c10::make_intrusive<c10d::PrefixStore>(options.store_prefix, store);
+    }
+    prefixed->setTimeout(options.timeout);
+    auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world_size,
+                                                            group_options);
+    return std::unique_ptr<Communicator>(
+        new GlooCommunicator(std::move(group), rank, world_size));
+  } catch (const std::exception& error) {
+    return absl::UnavailableError(absl::StrCat("cannot form the gloo group (rank ", rank, " of ",
+                                               world_size, "): ", error.what()));
+  }
+}
+
+}  // namespace murmur::worker
