@@ -1,0 +1,102 @@
+#include "worker/optimizer.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace murmur::worker {
+
+bool DecaysWeight(const std::string& name) {
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".bias") || name == "bias") return false;
+  return name.find("LayerNorm") == std::string::npos &&
+         name.find("layer_norm") == std::string::npos;
+}
+
+double LinearScheduleFactor(int64_t step, int64_t warmup_steps, int64_t total_steps) {
+  if (step < warmup_steps) {
+    return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
+  }
+  return std::max(0.0, static_cast<double>(total_steps - step) /
+                           static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps)));
+}
+
+AdamW::AdamW(NamedTensors parameters, AdamWOptions options)
+    : options_(options), step_(at::zeros({}, at::kLong)) {
+  for (auto& [name, parameter] : parameters) {
+    slots_.push_back(Slot{name, parameter, at::zeros_like(parameter),
+                          at::zeros_like(parameter), DecaysWeight(name)});
+  }
+}
+
+void AdamW::Step(double lr) {
+  at::NoGradGuard no_grad;
+  const int64_t step = step_.item<int64_t>() + 1;
+  step_.fill_(step);
+  const double bias_correction1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step));
+  const double bias_correction2 = 1.0 - std::pow(options_.beta2, static_cast<double>(step));
+  const double step_size = lr / bias_correction1;
+  const double sqrt_bias_correction2 = std::sqrt(bias_correction2);
+  for (Slot& slot : slots_) {
+    const at::Tensor& grad = slot.parameter.grad();
+    if (!grad.defined()) continue;
+    if (slot.decay && options_.weight_decay != 0) {
+      slot.parameter.mul_(1.0 - lr * options_.weight_decay);
+    }
+    slot.exp_avg.mul_(options_.beta1).add_(grad, 1.0 - options_.beta1);
+    slot.exp_avg_sq.mul_(options_.beta2).addcmul_(grad, grad, 1.0 - options_.beta2);
+    at::Tensor denom = (slot.exp_avg_sq.sqrt() / sqrt_bias_correction2).add_(options_.eps);
+    slot.parameter.addcdiv_(slot.exp_avg, denom, -step_size);
+  }
+}
+
+NamedTensors AdamW::State() const {
+  NamedTensors state;
+  state.reserve(2 * slots_.size() + 1);
+  for (const Slot& slot : slots_) {
+    state.emplace_back("adamw.exp_avg." + slot.name, slot.exp_avg);
+    state.emplace_back("adamw.exp_avg_sq." + slot.name, slot.exp_avg_sq);
+  }
+  state.emplace_back("adamw.step", step_);
+  return state;
+}
+
+absl::Status AdamW::LoadState(const NamedTensors& state) {
+  NamedTensors mine = State();
+  std::map<std::string, at::Tensor> given(state.begin(), state.end());
+  for (auto& [name, tensor] : mine) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("optimizer state has no tensor ", name));
+    }
+    if (it->second.sizes() != tensor.sizes()) {
+      return absl::InvalidArgumentError(absl::StrCat("optimizer state tensor ", name,
+                                                     " has the wrong shape"));
+    }
+  }
+  at::NoGradGuard no_grad;
+  for (auto& [name, tensor] : mine) tensor.copy_(given[name]);
+  return absl::OkStatus();
+}
+
+double ClipGradNorm(const NamedTensors& parameters, double max_norm) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> norms;
+  for (const auto& [name, parameter] : parameters) {
+    if (parameter.grad().defined()) norms.push_back(parameter.grad().norm(2).to(at::kDouble));
+  }
+  if (norms.empty()) return 0.0;
+  double total = at::stack(norms).norm(2).item<double>();
+  if (max_norm > 0 && total > max_norm) {
+    double scale = max_norm / (total + 1e-6);
+    for (const auto& [name, parameter] : parameters) {
+      if (parameter.grad().defined()) parameter.grad().mul_(scale);
+    }
+  }
+  return total;
+}
+
+}  // namespace murmur::worker

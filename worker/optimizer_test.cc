@@ -1,0 +1,81 @@
+#include "worker/optimizer.h"
+
+#include <gtest/gtest.h>
+
+namespace murmur::worker {
+namespace {
+
+TEST(OptimizerTest, DecayRuleFollowsHuggingFaceTrainer) {
+  EXPECT_TRUE(DecaysWeight("distilbert.transformer.layer.0.ffn.lin1.weight"));
+  EXPECT_TRUE(DecaysWeight("distilbert.embeddings.word_embeddings.weight"));
+  EXPECT_FALSE(DecaysWeight("distilbert.transformer.layer.0.ffn.lin1.bias"));
+  EXPECT_FALSE(DecaysWeight("distilbert.embeddings.LayerNorm.weight"));
+  EXPECT_FALSE(DecaysWeight("distilbert.transformer.layer.3.sa_layer_norm.weight"));
+  EXPECT_FALSE(DecaysWeight("distilbert.transformer.layer.3.output_layer_norm.weight"));
+}
+
+TEST(OptimizerTest, LinearWarmupThenDecay) {
+  EXPECT_DOUBLE_EQ(LinearScheduleFactor(0, 10, 110), 0.0);
+  EXPECT_DOUBLE_EQ(LinearScheduleFactor(5, 10, 110), 0.5);
+  EXPECT_DOUBLE_EQ(LinearScheduleFactor(10, 10, 110), 1.0);
+  EXPECT_DOUBLE_EQ(LinearScheduleFactor(60, 10, 110), 0.5);
+  EXPECT_DOUBLE_EQ(LinearScheduleFactor(110, 10, 110), 0.0);
+  EXPECT_DOUBLE_EQ(LinearScheduleFactor(3, 0, 4), 0.25);
+}
+
+// Two steps of AdamW computed by hand (PyTorch's AdamW formula).
+TEST(OptimizerTest, AdamWMatchesTheFormula) {
+  at::Tensor w = at::tensor({1.0, -2.0}, at::kDouble);
+  at::Tensor b = at::tensor({0.5}, at::kDouble);
+  AdamWOptions options;
+  options.weight_decay = 0.1;
+  AdamW adamw({{"w", w}, {"bias", b}}, options);
+  double lr = 0.01;
+  std::vector<double> grads = {0.3, -0.4};
+  double m0 = 0, v0 = 0, m1 = 0, v1 = 0, p0 = 1.0, p1 = -2.0, pb = 0.5, mb = 0, vb = 0;
+  for (int step = 1; step <= 2; ++step) {
+    w.mutable_grad() = at::tensor(grads, at::kDouble);
+    b.mutable_grad() = at::tensor({1.0}, at::kDouble);
+    adamw.Step(lr);
+    auto update = [&](double& p, double& m, double& v, double g, bool decay) {
+      if (decay) p *= 1 - lr * options.weight_decay;
+      m = 0.9 * m + 0.1 * g;
+      v = 0.999 * v + 0.001 * g * g;
+      double bc1 = 1 - std::pow(0.9, step), bc2 = 1 - std::pow(0.999, step);
+      p -= lr / bc1 * m / (std::sqrt(v) / std::sqrt(bc2) + 1e-8);
+    };
+    update(p0, m0, v0, grads[0], true);
+    update(p1, m1, v1, grads[1], true);
+    update(pb, mb, vb, 1.0, false);
+  }
+  EXPECT_NEAR(w[0].item<double>(), p0, 1e-12);
+  EXPECT_NEAR(w[1].item<double>(), p1, 1e-12);
+  EXPECT_NEAR(b[0].item<double>(), pb, 1e-12);
+  EXPECT_EQ(adamw.steps_taken(), 2);
+}
+
+TEST(OptimizerTest, StateRoundTripsAndRejectsMismatch) {
+  at::Tensor w = at::ones({3});
+  AdamW a({{"w", w}}, AdamWOptions());
+  w.mutable_grad() = at::ones({3});
+  a.Step(0.1);
+  at::Tensor w2 = at::ones({3});
+  AdamW b({{"w", w2}}, AdamWOptions());
+  ASSERT_TRUE(b.LoadState(a.State()).ok());
+  EXPECT_EQ(b.steps_taken(), 1);
+  EXPECT_TRUE(at::equal(b.State()[0].second, a.State()[0].second));
+  at::Tensor other = at::ones({4});
+  AdamW c({{"w", other}}, AdamWOptions());
+  EXPECT_EQ(c.LoadState(a.State()).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(OptimizerTest, ClipGradNorm) {
+  at::Tensor a = at::zeros({2});
+  a.mutable_grad() = at::tensor({3.0f, 4.0f});
+  double norm = ClipGradNorm({{"a", a}}, 1.0);
+  EXPECT_NEAR(norm, 5.0, 1e-6);
+  EXPECT_NEAR(a.grad().norm().item<double>(), 1.0, 1e-5);
+}
+
+}  // namespace
+}  // namespace murmur::worker
