@@ -130,6 +130,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
 
 int64_t Trainer::global_step() const { return impl_->optimizer->steps_taken(); }
 const TrainerOptions& Trainer::options() const { return impl_->options; }
+void Trainer::set_total_steps(int64_t total_steps) {
+  impl_->options.total_steps = std::max<int64_t>(1, total_steps);
+}
 
 absl::Status Trainer::BroadcastState(Communicator& communicator, int root) {
   return model::TorchCall("broadcasting the training state", [&]() -> absl::Status {

@@ -80,6 +80,9 @@ class Trainer {
 
   // Optimizer steps taken (the model's progress).
   int64_t global_step() const;
+  // The schedule's horizon changes when the world size does (a step then covers more or fewer
+  // samples); the elastic worker updates it at each generation.
+  void set_total_steps(int64_t total_steps);
   const TrainerOptions& options() const;
 
   // Makes every rank's model and optimizer state equal to `root`'s.

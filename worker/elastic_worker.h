@@ -1,0 +1,66 @@
+// The worker process's life: join the coordinator, build the token cache, then repeatedly
+// rendezvous into a generation, form the collective group, take the current state from the
+// generation's source rank, and train the generation's share of the epoch until the job ends,
+// the worker is drained, or the membership changes (then regroup without restarting).
+//
+// Step boundaries are agreed, not guessed: before every optimizer step the ranks all-reduce a
+// stop flag (MAX), set by the heartbeat thread when the coordinator announces a new generation
+// or a drain. So all ranks stop after the same step, and a dead peer surfaces as a failed
+// collective within the collective timeout.
+//
+// Optimizer step k of a generation trains the window remaining.Prefix(W*B*A) of the epoch plan;
+// rank r takes the r-th even share, split into A micro-batches. Every rank reports each applied
+// window to the coordinator (which de-duplicates), so the sample accounting survives the death of
+// any rank.
+//
+// Owns its channel, trainer and threads. Run() is called once, from one thread.
+#ifndef MURMUR_WORKER_ELASTIC_WORKER_H_
+#define MURMUR_WORKER_ELASTIC_WORKER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace murmur::worker {
+
+struct ElasticWorkerOptions {
+  // Coordinator address, host:port. Required.
+  std::string coordinator;
+  // Name shown in the job status. Default "<hostname>/pid-<pid>".
+  std::string name;
+  // Address the collective backend binds to and peers reach. Default 127.0.0.1.
+  std::string host = "127.0.0.1";
+  // Where the token cache is built (or found fresh). Default "<checkpoint_dir>/../cache".
+  std::string cache_dir;
+  // Intra-op threads (0: the spec's threads_per_worker, else all cores). Default 0.
+  int threads = 0;
+  // Print a progress line every this many seconds (rank 0 only; 0: never). Default 5.
+  double progress_seconds = 5;
+  // When set, rank 0 writes a JSON summary (samples/s of the timed steps, steps, loss) here at
+  // the end of the job. Default none.
+  std::string summary_path;
+  // Steps excluded from the timed throughput (warm-up). Default 3.
+  int warmup_steps = 3;
+  // Give up joining after this long without reaching the coordinator. Default 120 s.
+  double join_timeout_seconds = 120;
+};
+
+class ElasticWorker {
+ public:
+  static absl::StatusOr<std::unique_ptr<ElasticWorker>> Create(ElasticWorkerOptions options);
+  ~ElasticWorker();
+
+  // Runs until the job finishes (OK), the worker is drained (OK), or an unrecoverable error.
+  absl::Status Run();
+
+ private:
+  struct Impl;
+  explicit ElasticWorker(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace murmur::worker
+
+#endif  // MURMUR_WORKER_ELASTIC_WORKER_H_

@@ -1,0 +1,42 @@
+// murmur-worker: one data-parallel training worker. Joins the coordinator and trains until the
+// job ends or the worker is drained. SIGTERM leaves at the next step boundary.
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/flags.h"
+#include "worker/elastic_worker.h"
+
+int main(int argc, char** argv) {
+  murmur::FlagParser flags("murmur-worker");
+  murmur::worker::ElasticWorkerOptions options;
+  flags.String("coordinator", &options.coordinator, "coordinator host:port", /*required=*/true);
+  flags.String("name", &options.name, "name in the job status (default host/pid)");
+  flags.String("host", &options.host, "address peers reach this worker at");
+  flags.String("cache-dir", &options.cache_dir, "where to build or find the token cache");
+  flags.Int("threads", &options.threads, "intra-op threads (0: spec or all cores)");
+  flags.Double("progress-seconds", &options.progress_seconds, "progress line interval");
+  flags.String("summary", &options.summary_path, "write a JSON throughput summary here");
+  flags.Int("warmup-steps", &options.warmup_steps, "steps left out of the timed throughput");
+  absl::Status parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return 0;
+  }
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(parsed.message()).c_str());
+    return 2;
+  }
+  auto worker = murmur::worker::ElasticWorker::Create(options);
+  if (!worker.ok()) {
+    std::fprintf(stderr, "murmur-worker: %s\n", std::string(worker.status().message()).c_str());
+    return 2;
+  }
+  absl::Status status = (*worker)->Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "murmur-worker: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
