@@ -15,6 +15,27 @@ using CommandArgs = std::vector<std::string>;
 int TokenizeCommand(const CommandArgs& args);
 // murmur vocab build --corpus FILE... --size N --out FILE
 int VocabCommand(const CommandArgs& args);
+// murmur predict --model DIR [--batch N] [--bf16] [--threads N]
+int PredictCommand(const CommandArgs& args);
+// murmur corpus generate --from DIR --rows N --seed S --out FILE.csv
+int CorpusCommand(const CommandArgs& args);
+// murmur ingest --data PATH --vocab FILE --cache FILE [--max-len N] [--validation-fraction F]
+//               [--seed S]
+int IngestCommand(const CommandArgs& args);
+// murmur classify --target HOST:PORT [--target ...] [TEXT ...]  (texts on stdin otherwise)
+int ClassifyCommand(const CommandArgs& args);
+// murmur publish --target HOST:PORT --model DIR [--token-file F]
+int PublishCommand(const CommandArgs& args);
+// murmur bench serve --target HOST:PORT --concurrency C --duration S [--texts FILE]
+int BenchCommand(const CommandArgs& args);
+// murmur status --coordinator HOST:PORT [--json]
+int StatusCommand(const CommandArgs& args);
+// murmur watch --coordinator HOST:PORT [--after N] [--until KIND]
+int WatchCommand(const CommandArgs& args);
+// murmur scale --coordinator HOST:PORT [--min N] [--max N]
+int ScaleCommand(const CommandArgs& args);
+// murmur drain --coordinator HOST:PORT --worker ID
+int DrainCommand(const CommandArgs& args);
 
 }  // namespace murmur::client
 

@@ -20,6 +20,21 @@ constexpr Subcommand kSubcommands[] = {
      murmur::client::TokenizeCommand},
     {"vocab", "build a WordPiece vocabulary from a corpus (vocab build ...)",
      murmur::client::VocabCommand},
+    {"predict", "classify texts read from stdin with a model directory",
+     murmur::client::PredictCommand},
+    {"corpus", "generate a Sentiment140-format corpus (corpus generate ...)",
+     murmur::client::CorpusCommand},
+    {"ingest", "read, clean, split and tokenize a corpus into a token cache",
+     murmur::client::IngestCommand},
+    {"classify", "classify texts with a murmur-serve server",
+     murmur::client::ClassifyCommand},
+    {"publish", "push a checkpoint directory to murmur-serve as a new version",
+     murmur::client::PublishCommand},
+    {"bench", "load generator (bench serve ...)", murmur::client::BenchCommand},
+    {"status", "a training job's status from its coordinator", murmur::client::StatusCommand},
+    {"watch", "follow a training job's events", murmur::client::WatchCommand},
+    {"scale", "set a training job's minimum/maximum workers", murmur::client::ScaleCommand},
+    {"drain", "let a worker finish its step and leave the job", murmur::client::DrainCommand},
 };
 
 void PrintUsage(FILE* out) {

@@ -171,6 +171,18 @@ struct ElasticWorker::Impl {
 
   void HeartbeatLoop() {
     while (!stop_heartbeats.load()) {
+      HeartbeatOnce();
+      // Coordinator unreachable: keep training and keep trying (it may be restarting).
+      for (int waited = 0; waited < heartbeat_interval_ms && !stop_heartbeats.load();
+           waited += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  }
+
+  // One heartbeat; folds the answer (new generation, drain, job end) into the shared flags.
+  void HeartbeatOnce() {
+    {
       v1::HeartbeatRequest request;
       {
         absl::MutexLock lock(&mu);
@@ -191,11 +203,6 @@ struct ElasticWorker::Impl {
           // A stale generation: the coordinator moved on; regroup.
           announced_generation = std::max(announced_generation, generation + 1);
         }
-      }
-      // Coordinator unreachable: keep training and keep trying (it may be restarting).
-      for (int waited = 0; waited < heartbeat_interval_ms && !stop_heartbeats.load();
-           waited += 50) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
   }
@@ -420,6 +427,9 @@ struct ElasticWorker::Impl {
         channel, std::chrono::milliseconds(spec.collective_timeout_ms()));
     int64_t last_generation = 0;
     while (true) {
+      // The group may have stopped because of another rank's news: learn whether this worker
+      // was drained before asking to join the next generation.
+      HeartbeatOnce();
       {
         absl::MutexLock lock(&mu);
         if (drain) return absl::OkStatus();

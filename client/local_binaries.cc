@@ -1,0 +1,90 @@
+#include "client/local_binaries.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "base/file.h"
+
+namespace murmur::client {
+namespace {
+
+// Where a sibling program `package/name` may be, in order of preference.
+std::vector<std::string> Candidates(const std::string& package, const std::string& name) {
+  std::vector<std::string> out;
+  if (const char* dir = std::getenv("MURMUR_BIN_DIR")) {
+    out.push_back(absl::StrCat(dir, "/", name));
+    out.push_back(absl::StrCat(dir, "/", package, "/", name));
+  }
+  const std::string exe_dir = ExecutableDir();
+  // bazel-bin/client/murmur.runfiles/murmur/<package>/<name>
+  out.push_back(absl::StrCat(exe_dir, "/murmur.runfiles/murmur/", package, "/", name));
+  // Inside a runfiles tree already (bazel run / bazel test).
+  if (const char* runfiles = std::getenv("RUNFILES_DIR")) {
+    out.push_back(absl::StrCat(runfiles, "/murmur/", package, "/", name));
+  }
+  // bazel-bin/client/murmur -> bazel-bin/<package>/<name>
+  out.push_back(absl::StrCat(exe_dir, "/../", package, "/", name));
+  out.push_back(absl::StrCat(exe_dir, "/", name));
+  return out;
+}
+
+absl::StatusOr<std::string> Find(const std::string& package, const std::string& name) {
+  std::string tried;
+  for (const std::string& candidate : Candidates(package, name)) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    absl::StrAppend(&tried, "\n  ", candidate);
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "cannot find ", name, " (build //", package, ":", name, " or set MURMUR_BIN_DIR); tried:",
+      tried));
+}
+
+}  // namespace
+
+absl::StatusOr<LocalBinaries> FindLocalBinaries() {
+  LocalBinaries binaries;
+  auto coordinator = Find("coordinator", "murmur-coordinator");
+  if (!coordinator.ok()) return coordinator.status();
+  auto worker = Find("worker", "murmur-worker");
+  if (!worker.ok()) return worker.status();
+  binaries.coordinator = *coordinator;
+  binaries.worker = *worker;
+  return binaries;
+}
+
+std::string AbsolutePath(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[4096];
+  if (::getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+  return absl::StrCat(cwd, "/", path);
+}
+
+absl::StatusOr<std::string> WaitForPortFile(const std::string& path, Subprocess* process,
+                                            std::chrono::seconds timeout,
+                                            const std::atomic<bool>* interrupted) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (interrupted != nullptr && interrupted->load()) {
+      return absl::CancelledError("interrupted");
+    }
+    if (auto code = process->Poll()) {
+      return absl::UnavailableError(absl::StrCat("the process exited with code ", *code));
+    }
+    auto contents = ReadFile(path);
+    if (contents.ok()) {
+      std::string port(absl::StripAsciiWhitespace(*contents));
+      if (!port.empty() && std::all_of(port.begin(), port.end(), ::isdigit)) {
+        return absl::StrCat("127.0.0.1:", port);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("no address in ", path));
+}
+
+}  // namespace murmur::client

@@ -1,0 +1,189 @@
+// murmur train: a whole training job on this machine, like `torchrun --standalone`: a
+// coordinator and N worker processes on 127.0.0.1, progress on the console, checkpoints and
+// logs under --out, and a final `samples_per_s=<number>` line for the timed steps.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "base/file.h"
+#include "base/subprocess.h"
+#include "client/command_util.h"
+#include "client/job_format.h"
+#include "client/local_binaries.h"
+#include "proto/coordinator.grpc.pb.h"
+
+namespace murmur::client {
+namespace {
+
+std::atomic<bool> interrupted{false};
+void OnSignal(int) { interrupted = true; }
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int TrainCommand(const CommandArgs& args) {
+  FlagParser flags("murmur train");
+  std::string data, vocab, preset = "small", out, init_dir;
+  int workers = 2, batch = 32, epochs = 1, max_len = 64, threads = 0, accumulation = 1;
+  int64_t max_steps = 0, checkpoint_every = 0;
+  double lr = 0, dropout = -1;
+  int64_t seed = 42;
+  bool bf16 = false, skip_eval = false;
+  flags.String("data", &data, "Sentiment140 CSV, or a directory with negative.txt/positive.txt",
+               /*required=*/true);
+  flags.String("vocab", &vocab, "WordPiece vocab.txt", /*required=*/true);
+  flags.String("preset", &preset, "model preset: tiny, small, base");
+  flags.String("init", &init_dir, "Hugging Face-layout directory to initialise from");
+  flags.Int("local-workers", &workers, "worker processes");
+  flags.Int("batch-per-worker", &batch, "samples per worker per micro-batch");
+  flags.Int("gradient-accumulation", &accumulation, "micro-batches per optimizer step");
+  flags.Int("max-steps", &max_steps, "stop after this many optimizer steps (0: all epochs)");
+  flags.Int("epochs", &epochs, "passes over the training split");
+  flags.Int("max-len", &max_len, "tokens per text");
+  flags.Double("lr", &lr, "peak learning rate (0: the preset's default)");
+  flags.Double("dropout", &dropout, "dropout override (negative: the preset's)");
+  flags.Int("seed", &seed, "seed");
+  flags.Int("threads-per-worker", &threads, "intra-op threads per worker (0: cores / workers)");
+  flags.Int("checkpoint-every", &checkpoint_every, "also checkpoint every N steps");
+  flags.Bool("bf16", &bf16, "bf16 autocast");
+  flags.Bool("skip-eval", &skip_eval, "no evaluation at epoch ends");
+  flags.String("out", &out, "run directory (default run/train-<time>)");
+  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (workers < 1) {
+    std::cerr << "murmur train: --local-workers must be at least 1\n";
+    return 2;
+  }
+  if (out.empty()) out = absl::StrCat("run/train-", absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::LocalTimeZone()));
+  if (auto s = MakeDirectories(out + "/logs"); !s.ok()) {
+    std::cerr << "murmur train: " << s.message() << "\n";
+    return 1;
+  }
+  auto binaries = FindLocalBinaries();
+  if (!binaries.ok()) {
+    std::cerr << "murmur train: " << binaries.status().message() << "\n";
+    return 1;
+  }
+  if (threads == 0) {
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / workers);
+  }
+  std::string spec = absl::StrCat(
+      "{\n  \"corpus_path\": ", Quote(AbsolutePath(data)), ",\n  \"vocab_path\": ",
+      Quote(AbsolutePath(vocab)), ",\n  \"model_preset\": ", Quote(preset),
+      ",\n  \"batch_per_worker\": ", batch, ",\n  \"gradient_accumulation\": ", accumulation,
+      ",\n  \"epochs\": ", epochs, ",\n  \"max_steps\": ", max_steps, ",\n  \"max_length\": ",
+      max_len, ",\n  \"seed\": ", seed, ",\n  \"bf16\": ", bf16 ? "true" : "false",
+      ",\n  \"min_workers\": 1,\n  \"max_workers\": ", std::max(workers, 64),
+      ",\n  \"threads_per_worker\": ", threads, ",\n  \"skip_evaluation\": ",
+      skip_eval ? "true" : "false", ",\n  \"checkpoint_every_steps\": ", checkpoint_every);
+  if (lr > 0) absl::StrAppend(&spec, ",\n  \"learning_rate\": ", lr);
+  if (dropout >= 0) absl::StrAppend(&spec, ",\n  \"dropout\": ", dropout);
+  if (!init_dir.empty()) absl::StrAppend(&spec, ",\n  \"init_dir\": ", Quote(AbsolutePath(init_dir)));
+  absl::StrAppend(&spec, "\n}\n");
+  const std::string spec_path = out + "/job.json";
+  if (auto s = WriteFileAtomically(spec_path, spec); !s.ok()) {
+    std::cerr << "murmur train: " << s.message() << "\n";
+    return 1;
+  }
+
+  struct sigaction action = {};
+  action.sa_handler = OnSignal;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+
+  std::remove((out + "/port").c_str());
+  auto coordinator = Subprocess::Start(
+      {binaries->coordinator, "--spec", spec_path, "--journal-dir", out, "--port", "0"},
+      out + "/logs/coordinator.log");
+  if (!coordinator.ok()) {
+    std::cerr << "murmur train: " << coordinator.status().message() << "\n";
+    return 1;
+  }
+  auto address = WaitForPortFile(out + "/port", coordinator->get(), std::chrono::seconds(300),
+                                 &interrupted);
+  if (!address.ok()) {
+    std::cerr << "murmur train: coordinator did not start: " << address.status().message()
+              << " (see " << out << "/logs/coordinator.log)\n";
+    return 1;
+  }
+  std::cout << "coordinator on " << *address << "; " << workers << " workers; logs in " << out
+            << "/logs\n";
+
+  std::vector<std::unique_ptr<Subprocess>> children;
+  for (int i = 0; i < workers; ++i) {
+    auto worker = Subprocess::Start(
+        {binaries->worker, "--coordinator", *address, "--name", absl::StrCat("worker-", i),
+         "--cache-dir", out + "/cache", "--summary", absl::StrCat(out, "/summary-", i, ".json"),
+         "--threads", absl::StrCat(threads)},
+        absl::StrCat(out, "/logs/worker-", i, ".log"));
+    if (!worker.ok()) {
+      std::cerr << "murmur train: " << worker.status().message() << "\n";
+      return 1;
+    }
+    children.push_back(*std::move(worker));
+  }
+
+  auto control = v1::JobControl::NewStub(
+      grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
+  auto last_print = std::chrono::steady_clock::now();
+  int failures = 0;
+  while (!interrupted) {
+    bool running = false;
+    for (auto& child : children) {
+      if (!child->Poll().has_value()) running = true;
+    }
+    if (!running) break;
+    if (std::chrono::steady_clock::now() - last_print > std::chrono::seconds(5)) {
+      last_print = std::chrono::steady_clock::now();
+      v1::JobStatus status;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      if (control->GetStatus(&context, v1::GetStatusRequest(), &status).ok()) {
+        std::cout << FormatProgress(status) << std::endl;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (auto& child : children) {
+    int code = interrupted ? child->Stop() : child->Wait();
+    if (code != 0) ++failures;
+  }
+  v1::JobStatus final_status;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    control->GetStatus(&context, v1::GetStatusRequest(), &final_status);
+  }
+  (*coordinator)->Stop();
+  if (interrupted) {
+    std::cerr << "murmur train: interrupted; every process stopped\n";
+    return 130;
+  }
+  std::cout << FormatFinalReport(final_status);
+  double samples_per_s = ReadSamplesPerSecond(out, workers);
+  if (final_status.state() != "finished" || failures == workers || samples_per_s <= 0) {
+    std::cerr << "murmur train: the job did not finish (state " << final_status.state() << ", "
+              << failures << " workers failed; see " << out << "/logs)\n";
+    return 1;
+  }
+  std::cout << absl::StrFormat("samples_per_s=%.1f\n", samples_per_s);
+  return 0;
+}
+
+}  // namespace murmur::client

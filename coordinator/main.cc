@@ -1,0 +1,80 @@
+// murmur-coordinator --spec JOB.json --journal-dir DIR [--port P] [--host H]
+//                    [--metrics-port M] [--serving-token-file F]
+//
+// Thin: flags -> CoordinatorServer::Options -> serve until SIGTERM/SIGINT, then shut down
+// gracefully. Prints "listening on 127.0.0.1:<port>" (also written to DIR/port) once serving,
+// so launchers and tests can read the port when they passed --port 0.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "base/file.h"
+#include "base/flags.h"
+#include "coordinator/server.h"
+
+int main(int argc, char** argv) {
+  murmur::FlagParser flags("murmur-coordinator");
+  murmur::coordinator::CoordinatorServer::Options options;
+  std::string serving_token_file;
+  flags.String("spec", &options.spec_path, "job spec JSON file", /*required=*/true);
+  flags.String("journal-dir", &options.journal_dir,
+               "journal, token cache and default checkpoint directory", /*required=*/true);
+  flags.Int("port", &options.port, "gRPC port (0: pick a free one)");
+  flags.String("host", &options.bind_host, "address to listen on");
+  flags.String("serving-token-file", &serving_token_file,
+               "file holding the serving repository API's bearer token (for Publish)");
+  flags.Int("metrics-port", &options.metrics_port,
+            "Prometheus /metrics port (0: pick one; -1: off)");
+  auto parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return 0;
+  }
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "murmur-coordinator: %s\n%s", std::string(parsed.message()).c_str(),
+                 flags.Usage().c_str());
+    return 2;
+  }
+  if (!serving_token_file.empty()) {
+    auto token = murmur::ReadFile(serving_token_file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "murmur-coordinator: %s\n", token.status().ToString().c_str());
+      return 2;
+    }
+    options.serving_token = std::string(absl::StripAsciiWhitespace(*token));
+  }
+
+  // Block the signals before any thread starts, so only the watcher below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = murmur::coordinator::CoordinatorServer::Create(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "murmur-coordinator: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("listening on 127.0.0.1:%d\n", (*server)->port());
+  if ((*server)->metrics_port() > 0) {
+    std::printf("metrics on http://127.0.0.1:%d/metrics\n", (*server)->metrics_port());
+  }
+  std::fflush(stdout);
+
+  std::thread watcher([&signals, &server] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    std::fprintf(stderr, "murmur-coordinator: signal %d, shutting down\n", signal);
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  // Shutdown came from elsewhere than a signal: wake the watcher so it can be joined.
+  pthread_kill(watcher.native_handle(), SIGTERM);
+  watcher.join();
+  return 0;
+}

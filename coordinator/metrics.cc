@@ -1,0 +1,90 @@
+#include "coordinator/metrics.h"
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace murmur::coordinator {
+namespace {
+
+prometheus::MetricFamily Gauge(const std::string& name, const std::string& help) {
+  prometheus::MetricFamily family;
+  family.name = "murmur_coordinator_" + name;
+  family.help = help;
+  family.type = prometheus::MetricType::Gauge;
+  return family;
+}
+
+void Add(prometheus::MetricFamily* family, double value,
+         std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric& metric = family->metric.emplace_back();
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> JobMetrics::Collect() const {
+  const v1::JobStatus status = job_->Status();
+  std::vector<prometheus::MetricFamily> families;
+  auto single = [&](const std::string& name, const std::string& help, double value) {
+    families.push_back(Gauge(name, help));
+    Add(&families.back(), value);
+  };
+  single("generation", "Newest membership generation announced", status.generation());
+  single("global_step", "Optimizer steps recorded", status.global_step());
+  single("total_steps", "Estimated optimizer steps of the whole job", status.total_steps());
+  single("epoch", "Current epoch", status.epoch());
+  single("samples_per_second", "Training samples/s summed over active workers",
+         status.samples_per_second());
+  single("loss", "Training loss of the last reported step", status.loss());
+  single("eta_seconds", "Estimated seconds to the end of the job", status.eta_seconds());
+  single("min_workers", "The job pauses below this many workers", status.min_workers());
+  single("max_workers", "Workers beyond this many are standbys", status.max_workers());
+
+  families.push_back(Gauge("state", "1 for the job's current state"));
+  for (const char* state : {"waiting", "running", "finished", "failed"}) {
+    Add(&families.back(), status.state() == state ? 1 : 0, {{"state", state}});
+  }
+  std::map<std::string, int> by_state = {
+      {"standby", 0}, {"active", 0}, {"draining", 0}, {"dead", 0}, {"left", 0}};
+  for (const v1::WorkerStatus& worker : status.workers()) ++by_state[worker.state()];
+  families.push_back(Gauge("workers", "Workers by state"));
+  for (const auto& [state, count] : by_state) {
+    Add(&families.back(), count, {{"state", state}});
+  }
+  families.push_back(Gauge("epoch_consumed_samples", "Positions consumed per epoch"));
+  prometheus::MetricFamily duplicated =
+      Gauge("epoch_duplicated_samples", "Positions consumed twice per epoch (must be 0)");
+  for (const v1::EpochAccounting& epoch : status.accounting()) {
+    Add(&families.back(), epoch.consumed(), {{"epoch", absl::StrCat(epoch.epoch())}});
+    Add(&duplicated, epoch.duplicated(), {{"epoch", absl::StrCat(epoch.epoch())}});
+  }
+  families.push_back(std::move(duplicated));
+  return families;
+}
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(const Job* job,
+                                                                     const std::string& bind_host,
+                                                                     int port) {
+  std::unique_ptr<MetricsServer> server(new MetricsServer());
+  server->metrics_ = std::make_shared<JobMetrics>(job);
+  try {
+    server->exposer_ =
+        std::make_unique<prometheus::Exposer>(absl::StrCat(bind_host, ":", port));
+  } catch (const std::exception& error) {  // civetweb reports a busy port by throwing
+    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", bind_host, ":",
+                                               port, ": ", error.what()));
+  }
+  server->exposer_->RegisterCollectable(server->metrics_);
+  const std::vector<int> ports = server->exposer_->GetListeningPorts();
+  if (ports.empty()) return absl::UnavailableError("metrics: no listening port");
+  server->port_ = ports.front();
+  return server;
+}
+
+}  // namespace murmur::coordinator

@@ -1,0 +1,114 @@
+#include "coordinator/server.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "base/file.h"
+#include "coordinator/job_spec.h"
+#include "data/ingest.h"
+#include "text/tokenizer.h"
+
+namespace murmur::coordinator {
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(Options options) {
+  if (options.spec_path.empty()) return absl::InvalidArgumentError("--spec is required");
+  if (options.journal_dir.empty()) return absl::InvalidArgumentError("--journal-dir is required");
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("port out of range: ", options.port));
+  }
+  auto spec = LoadJobSpec(options.spec_path, options.journal_dir);
+  if (!spec.ok()) return spec.status();
+  if (auto status = MakeDirectories(options.journal_dir + "/cache"); !status.ok()) return status;
+
+  // The split sizes: the same ingest the workers run, so both sides agree on N_train.
+  auto tokenizer = text::Tokenizer::FromVocabFile(spec->vocab_path());
+  if (!tokenizer.ok()) {
+    return absl::Status(tokenizer.status().code(),
+                        absl::StrCat("job spec vocab_path: ", tokenizer.status().message()));
+  }
+  data::IngestOptions ingest_options;
+  ingest_options.split.validation_fraction = spec->validation_fraction();
+  ingest_options.split.seed = spec->seed();
+  ingest_options.max_length = spec->max_length();
+  ingest_options.num_threads = options.ingest_threads;
+  auto report = data::Ingest(spec->corpus_path(), **tokenizer,
+                             options.journal_dir + "/cache/tokens.cache", ingest_options);
+  if (!report.ok()) {
+    return absl::Status(report.status().code(),
+                        absl::StrCat("job spec corpus_path: ", report.status().message()));
+  }
+
+  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(std::move(options)));
+  const Options& opts = server->options_;
+  Job::Options job_options;
+  job_options.spec = *spec;
+  job_options.train_samples = report->train_rows;
+  job_options.validation_samples = report->validation_rows;
+  job_options.journal_dir = opts.journal_dir;
+  job_options.clock = opts.clock;
+  job_options.store = &server->store_;
+  if (opts.join_settle) job_options.join_settle = *opts.join_settle;
+  job_options.rendezvous_settle = opts.rendezvous_settle;
+  if (opts.rendezvous_poll) job_options.rendezvous_poll = *opts.rendezvous_poll;
+  auto job = Job::Create(std::move(job_options));
+  if (!job.ok()) return job.status();
+  server->job_ = *std::move(job);
+
+  server->worker_service_ =
+      std::make_unique<WorkerCoordinationService>(server->job_.get(), &server->store_);
+  server->control_service_ = std::make_unique<JobControlService>(server->job_.get(), opts.serving_token);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat(opts.bind_host, ":", opts.port),
+                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->worker_service_.get());
+  builder.RegisterService(server->control_service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", opts.bind_host, ":", opts.port));
+  }
+  if (auto status = WriteFileAtomically(opts.journal_dir + "/port", absl::StrCat(server->port_, "\n"));
+      !status.ok()) {
+    return status;
+  }
+  if (opts.metrics_port >= 0) {
+    auto metrics = MetricsServer::Create(server->job_.get(), opts.bind_host, opts.metrics_port);
+    if (!metrics.ok()) return metrics.status();
+    server->metrics_ = *std::move(metrics);
+  }
+  if (opts.run_background_loop) {
+    CoordinatorServer* self = server.get();
+    server->loop_ = std::thread([self] { self->Loop(); });
+  }
+  return server;
+}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+void CoordinatorServer::Loop() {
+  while (!stop_loop_.WaitForNotificationWithTimeout(options_.tick_interval)) {
+    job_->Tick();
+  }
+}
+
+void CoordinatorServer::Shutdown() {
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  // Wake the long waits first, so the server's shutdown does not wait for them.
+  if (job_ != nullptr) job_->Shutdown();
+  store_.Shutdown();
+  stop_loop_.Notify();
+  if (loop_.joinable()) loop_.join();
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
+  metrics_.reset();
+  done_.Notify();
+}
+
+void CoordinatorServer::Wait() { done_.WaitForNotification(); }
+
+}  // namespace murmur::coordinator

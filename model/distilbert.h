@@ -1,0 +1,207 @@
+// DistilBertForSequenceClassification in libtorch, with Hugging Face's module structure, so
+// named_parameters() yields exactly transformers' state-dict names
+// ("distilbert.transformer.layer.0.attention.q_lin.weight", ...) and the same semantics:
+// embeddings + LayerNorm(eps 1e-12) + dropout; per layer multi-head self-attention with padding
+// masked, sa_layer_norm, FFN (lin1, erf GELU, lin2, dropout), output_layer_norm; the [CLS]
+// hidden state -> pre_classifier -> ReLU -> dropout -> classifier.
+//
+// Speed: sequences are *packed* (Batch): the linear layers, which are ~95% of the FLOPs, run on
+// the real tokens only, without padding; only the attention score/context products see a
+// padded [batch, heads, max_len, max_len] layout, built with one gather per layer. Sorting by
+// length before batching (Classifier does) keeps that padding small.
+//
+// Precision: fp32 weights by default. Training uses bf16 autocast with fp32 master weights
+// (AutocastBf16 below); bf16 inference converts the Linear weights once (SetLinearDtype) and runs
+// under AutocastBf16, which is several times faster on AMX CPUs. Logits are always fp32.
+//
+// Thread-safety: a module in eval() mode may run Forward from many threads at once (it reads
+// parameters only); training and parameter changes need exclusive access. Ownership: the usual
+// torch module holder (shared_ptr semantics).
+#ifndef MURMUR_MODEL_DISTILBERT_H_
+#define MURMUR_MODEL_DISTILBERT_H_
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "model/config.h"
+
+namespace murmur::model {
+
+// A batch of token-id sequences in packed form. Build with FromSequences (tokenizer output) or
+// FromPadded (Hugging Face style input_ids + right-padded attention_mask).
+//
+// Shapes are rounded up (rows to a multiple of kRowMultiple, the attention length to a
+// multiple of kLengthMultiple) so that the oneDNN/AMX kernels, which JIT-compile one primitive
+// per matrix shape, see a bounded set of shapes: with exact shapes nearly every batch of
+// real tweets is new and pays the compilation. The extra rows are junk tokens that belong to no
+// sequence; they cost under 2% at batch 32.
+struct Batch {
+  static constexpr int64_t kRowMultiple = 16;
+  static constexpr int64_t kLengthMultiple = 8;
+
+  int64_t batch_size = 0;
+  int64_t max_len = 0;     // attention length, longest sequence rounded up
+  int64_t num_tokens = 0;  // real tokens
+  int64_t num_rows = 0;    // rows of the packed layout, num_tokens rounded up
+  torch::Tensor input_ids;     // [num_rows] int64, sequences concatenated, then junk (id 0)
+  torch::Tensor position_ids;  // [num_rows] int64, 0.. within each sequence
+  torch::Tensor cls_index;     // [batch_size] int64, row of each sequence's first token
+  // Unless packed == padded (then undefined, see dense()):
+  torch::Tensor pad_index;       // [batch_size * max_len] int64 packed row of each padded slot
+  torch::Tensor unpad_index;     // [num_rows] int64 padded slot of each packed row
+  torch::Tensor attention_bias;  // [batch_size, 1, 1, max_len] fp32, 0 or -inf
+
+  bool dense() const { return !pad_index.defined(); }
+
+  // Each sequence must be non-empty and at most `max_positions` long.
+  static absl::StatusOr<Batch> FromSequences(const std::vector<std::vector<int32_t>>& sequences,
+                                             int64_t max_positions);
+  // input_ids [B, L] integer, attention_mask [B, L] of 0/1 with each row 1...1 0...0 and a
+  // leading 1 (right padding, as murmur's tokenizer and HF's default produce).
+  static absl::StatusOr<Batch> FromPadded(const torch::Tensor& input_ids,
+                                          const torch::Tensor& attention_mask,
+                                          int64_t max_positions);
+};
+
+// Gather indices that move the fused q/k/v projections of a packed batch straight into the
+// head-major [3, batch, heads, max_len, head_dim] layout the attention products want, and the
+// context back into packed rows: one gather each way per layer, no transposing copies. Built
+// once per forward pass (they depend on the batch and the head count only).
+struct AttentionLayout {
+  torch::Tensor qkv_index;      // [3 * batch * heads * max_len] rows of qkv.view(-1, head_dim)
+  torch::Tensor context_index;  // [num_rows * heads] rows of context.view(-1, head_dim)
+
+  static AttentionLayout Make(const Batch& batch, int64_t n_heads);
+};
+
+class EmbeddingsImpl : public torch::nn::Module {
+ public:
+  explicit EmbeddingsImpl(const DistilBertConfig& config);
+  torch::Tensor forward(const Batch& batch);  // [num_rows, dim]
+
+  torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr};
+  torch::nn::LayerNorm LayerNorm{nullptr};  // NOLINT: Hugging Face's name
+  double dropout;  // probability (FastDropout; Hugging Face's nn.Dropout has no parameters)
+};
+TORCH_MODULE(Embeddings);
+
+class MultiHeadSelfAttentionImpl : public torch::nn::Module {
+ public:
+  explicit MultiHeadSelfAttentionImpl(const DistilBertConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const Batch& batch,
+                        const AttentionLayout& layout);
+
+  torch::nn::Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr};
+  double dropout;  // attention_dropout
+  int64_t n_heads;
+
+ private:
+  // [3*dim, dim] weight and [3*dim] bias of q (pre-scaled by 1/sqrt(head_dim)), k, v. Cached
+  // when no gradient is recorded, keyed by the parameters' storage and version counters so an
+  // optimizer step or a dtype change is never missed.
+  std::pair<torch::Tensor, torch::Tensor> FusedQkv();
+  std::mutex fused_mutex_;
+  std::vector<std::pair<const void*, int64_t>> fused_key_;  // guarded by fused_mutex_
+  torch::Tensor fused_weight_, fused_bias_;                  // guarded by fused_mutex_
+};
+TORCH_MODULE(MultiHeadSelfAttention);
+
+class FeedForwardImpl : public torch::nn::Module {
+ public:
+  explicit FeedForwardImpl(const DistilBertConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Linear lin1{nullptr}, lin2{nullptr};
+  double dropout;
+  bool gelu;
+};
+TORCH_MODULE(FeedForward);
+
+class TransformerBlockImpl : public torch::nn::Module {
+ public:
+  explicit TransformerBlockImpl(const DistilBertConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const Batch& batch,
+                        const AttentionLayout& layout);
+
+  MultiHeadSelfAttention attention{nullptr};
+  torch::nn::LayerNorm sa_layer_norm{nullptr};
+  FeedForward ffn{nullptr};
+  torch::nn::LayerNorm output_layer_norm{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(const DistilBertConfig& config);
+  torch::Tensor forward(torch::Tensor x, const Batch& batch);
+
+  torch::nn::ModuleList layer{nullptr};
+  int64_t n_heads;
+};
+TORCH_MODULE(Transformer);
+
+// Hugging Face's DistilBertModel: the encoder.
+class DistilBertModelImpl : public torch::nn::Module {
+ public:
+  explicit DistilBertModelImpl(const DistilBertConfig& config);
+  // Last hidden states, packed: [num_rows, dim] (rows past num_tokens are junk).
+  torch::Tensor forward(const Batch& batch);
+
+  Embeddings embeddings{nullptr};
+  Transformer transformer{nullptr};
+};
+TORCH_MODULE(DistilBertModel);
+
+class DistilBertForSequenceClassificationImpl : public torch::nn::Module {
+ public:
+  // Parameters are initialised as Hugging Face's _init_weights does (normal(0,
+  // initializer_range) weights, zero biases, unit LayerNorms, zero padding embedding); seed
+  // with torch::manual_seed for reproducibility.
+  explicit DistilBertForSequenceClassificationImpl(const DistilBertConfig& config);
+  // Logits [batch_size, num_labels], fp32. Throws c10::Error on bad input: call through
+  // TorchCall (torch_status.h) at API boundaries.
+  torch::Tensor forward(const Batch& batch);
+
+  // Converts the parameters of every Linear layer (the matrix work) to `dtype`, leaving
+  // embeddings and LayerNorms in fp32. bf16 inference = SetLinearDtype(kBFloat16) + forward
+  // under AutocastBf16: products in bf16, residual stream, LayerNorm and softmax in fp32 (bf16
+  // LayerNorm is ~7x slower on this CPU than fp32, and less accurate).
+  void SetLinearDtype(torch::ScalarType dtype);
+
+  // Re-initialises the classification head (pre_classifier, classifier) as a fresh model has it.
+  void ResetHead();
+  const DistilBertConfig& config() const { return config_; }
+
+  DistilBertModel distilbert{nullptr};
+  torch::nn::Linear pre_classifier{nullptr}, classifier{nullptr};
+  double dropout;  // seq_classif_dropout
+
+ private:
+  DistilBertConfig config_;
+};
+TORCH_MODULE(DistilBertForSequenceClassification);
+
+// Turns on bf16 autocast on CPU for its lifetime (matrix products in bf16, fp32 master weights
+// and fp32 gradients), and clears the cast-weight cache on exit as torch.autocast does.
+// Thread-local, like torch's autocast state; nestable.
+class AutocastBf16 {
+ public:
+  AutocastBf16();
+  ~AutocastBf16();
+  AutocastBf16(const AutocastBf16&) = delete;
+  AutocastBf16& operator=(const AutocastBf16&) = delete;
+
+ private:
+  bool previous_enabled_;
+  at::ScalarType previous_dtype_;
+};
+
+}  // namespace murmur::model
+
+#endif  // MURMUR_MODEL_DISTILBERT_H_

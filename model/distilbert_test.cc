@@ -1,0 +1,184 @@
+#include "model/distilbert.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "model/model_io.h"
+
+namespace murmur::model {
+namespace {
+
+// Hugging Face's DistilBertForSequenceClassification(distilbert-base-uncased, num_labels=2)
+// state-dict names and shapes, in its order.
+std::vector<std::pair<std::string, std::vector<int64_t>>> HuggingFaceBaseParameters() {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
+      {"distilbert.embeddings.word_embeddings.weight", {30522, 768}},
+      {"distilbert.embeddings.position_embeddings.weight", {512, 768}},
+      {"distilbert.embeddings.LayerNorm.weight", {768}},
+      {"distilbert.embeddings.LayerNorm.bias", {768}},
+  };
+  for (int i = 0; i < 6; ++i) {
+    std::string p = absl::StrCat("distilbert.transformer.layer.", i, ".");
+    for (const char* lin : {"q_lin", "k_lin", "v_lin", "out_lin"}) {
+      out.push_back({absl::StrCat(p, "attention.", lin, ".weight"), {768, 768}});
+      out.push_back({absl::StrCat(p, "attention.", lin, ".bias"), {768}});
+    }
+    out.push_back({p + "sa_layer_norm.weight", {768}});
+    out.push_back({p + "sa_layer_norm.bias", {768}});
+    out.push_back({p + "ffn.lin1.weight", {3072, 768}});
+    out.push_back({p + "ffn.lin1.bias", {3072}});
+    out.push_back({p + "ffn.lin2.weight", {768, 3072}});
+    out.push_back({p + "ffn.lin2.bias", {768}});
+    out.push_back({p + "output_layer_norm.weight", {768}});
+    out.push_back({p + "output_layer_norm.bias", {768}});
+  }
+  out.push_back({"pre_classifier.weight", {768, 768}});
+  out.push_back({"pre_classifier.bias", {768}});
+  out.push_back({"classifier.weight", {2, 768}});
+  out.push_back({"classifier.bias", {2}});
+  return out;
+}
+
+TEST(DistilBertTest, BaseParametersMatchHuggingFace) {
+  DistilBertForSequenceClassification model(*DistilBertConfig::Preset("base", 30522));
+  auto expected = HuggingFaceBaseParameters();
+  NamedTensors actual = StateDict(model);
+  ASSERT_EQ(actual.size(), expected.size());
+  int64_t total = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(actual[i].first, expected[i].first);
+    EXPECT_EQ(actual[i].second.sizes().vec(), expected[i].second) << expected[i].first;
+    total += actual[i].second.numel();
+  }
+  EXPECT_EQ(total, 66955010);
+  EXPECT_EQ(CountParameters(model->config()), 66955010);
+  // Hugging Face's init: padding embedding zero, LayerNorm unit, biases zero.
+  EXPECT_EQ(model->distilbert->embeddings->word_embeddings->weight[0].abs().sum().item<float>(),
+            0.0f);
+  EXPECT_TRUE(torch::equal(model->distilbert->embeddings->LayerNorm->weight,
+                           torch::ones({768})));
+}
+
+DistilBertForSequenceClassification TinyModel() {
+  torch::manual_seed(7);
+  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
+  config.max_position_embeddings = 16;
+  DistilBertForSequenceClassification model(config);
+  model->eval();
+  return model;
+}
+
+TEST(DistilBertTest, PackedBatchEqualsOneSequenceAtATime) {
+  DistilBertForSequenceClassification model = TinyModel();
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<int32_t>> sequences = {
+      {2, 10, 11, 12, 3}, {2, 20, 3}, {2, 30, 31, 32, 33, 34, 35, 3}, {2, 3}};
+  Batch batch = *Batch::FromSequences(sequences, 16);
+  EXPECT_FALSE(batch.dense());
+  torch::Tensor logits = model->forward(batch);
+  ASSERT_EQ(logits.sizes().vec(), (std::vector<int64_t>{4, 2}));
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    Batch single = *Batch::FromSequences({sequences[i]}, 16);
+    torch::Tensor alone = model->forward(single);
+    EXPECT_TRUE(torch::allclose(alone[0], logits[i], 1e-5, 1e-6)) << i;
+  }
+  // The same batch given Hugging Face style (padded ids + mask).
+  torch::Tensor ids = torch::zeros({4, 8}, torch::kLong), mask = torch::zeros({4, 8}, torch::kLong);
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    for (size_t j = 0; j < sequences[i].size(); ++j) {
+      ids[i][j] = sequences[i][j];
+      mask[i][j] = 1;
+    }
+  }
+  Batch padded = *Batch::FromPadded(ids, mask, 16);
+  EXPECT_TRUE(torch::allclose(model->forward(padded), logits, 1e-5, 1e-6));
+}
+
+TEST(DistilBertTest, BatchShapesAreRounded) {
+  Batch ragged = *Batch::FromSequences({{2, 5, 3}, {2, 6, 7, 8, 3}}, 16);
+  EXPECT_EQ(ragged.num_tokens, 8);
+  EXPECT_EQ(ragged.num_rows, 16);
+  EXPECT_EQ(ragged.max_len, 8);
+  EXPECT_FALSE(ragged.dense());
+  EXPECT_EQ(ragged.cls_index[1].item<int64_t>(), 3);
+  Batch even = *Batch::FromSequences({std::vector<int32_t>(8, 4), std::vector<int32_t>(8, 5)}, 16);
+  EXPECT_TRUE(even.dense());
+  EXPECT_EQ(even.num_rows, 16);
+}
+
+TEST(DistilBertTest, BatchRejectsBadInput) {
+  EXPECT_FALSE(Batch::FromSequences({}, 16).ok());
+  EXPECT_FALSE(Batch::FromSequences({{}}, 16).ok());
+  EXPECT_FALSE(Batch::FromSequences({std::vector<int32_t>(17, 5)}, 16).ok());
+  torch::Tensor ids = torch::ones({1, 3}, torch::kLong);
+  torch::Tensor left_padded = torch::tensor({{0, 1, 1}});
+  EXPECT_FALSE(Batch::FromPadded(ids, left_padded, 16).ok());
+}
+
+TEST(DistilBertTest, DropoutOnlyInTraining) {
+  DistilBertForSequenceClassification model = TinyModel();
+  Batch batch = *Batch::FromSequences({{2, 10, 11, 3}, {2, 5, 3}}, 16);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(model->forward(batch), model->forward(batch)));
+  model->train();
+  EXPECT_FALSE(torch::equal(model->forward(batch), model->forward(batch)));
+}
+
+TEST(DistilBertTest, Bf16AutocastTrainingKeepsFp32MasterWeights) {
+  DistilBertForSequenceClassification model = TinyModel();
+  model->train();
+  Batch batch = *Batch::FromSequences({{2, 10, 11, 3}, {2, 5, 3}}, 16);
+  torch::Tensor labels = torch::tensor({0, 1}, torch::kLong);
+  torch::Tensor loss;
+  {
+    AutocastBf16 autocast;
+    torch::Tensor logits = model->forward(batch);
+    EXPECT_EQ(logits.scalar_type(), torch::kFloat);
+    loss = torch::cross_entropy_loss(logits, labels);
+  }
+  loss.backward();
+  for (const auto& [name, tensor] : StateDict(model)) {
+    EXPECT_EQ(tensor.scalar_type(), torch::kFloat) << name;
+    ASSERT_TRUE(tensor.grad().defined()) << name;
+    EXPECT_EQ(tensor.grad().scalar_type(), torch::kFloat) << name;
+  }
+}
+
+TEST(DistilBertTest, Bf16InferenceIsCloseToFp32) {
+  DistilBertForSequenceClassification model = TinyModel();
+  torch::NoGradGuard no_grad;
+  Batch batch = *Batch::FromSequences({{2, 10, 11, 12, 3}, {2, 20, 3}}, 16);
+  torch::Tensor fp32 = torch::softmax(model->forward(batch), -1);
+  model->SetLinearDtype(torch::kBFloat16);
+  EXPECT_EQ(model->classifier->weight.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(model->distilbert->embeddings->LayerNorm->weight.scalar_type(), torch::kFloat);
+  torch::Tensor bf16;
+  {
+    AutocastBf16 autocast;
+    bf16 = torch::softmax(model->forward(batch), -1);
+  }
+  EXPECT_EQ(bf16.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(fp32, bf16, 0, 2e-2)) << fp32 << bf16;
+  // Everything in bf16 works too (slower on this CPU: bf16 LayerNorm).
+  model->to(torch::kBFloat16);
+  EXPECT_TRUE(torch::allclose(fp32, torch::softmax(model->forward(batch), -1), 0, 3e-2));
+}
+
+TEST(DistilBertTest, FusedWeightsFollowParameterChanges) {
+  DistilBertForSequenceClassification model = TinyModel();
+  Batch batch = *Batch::FromSequences({{2, 10, 11, 3}, {2, 5, 3}}, 16);
+  c10::InferenceMode inference;
+  torch::Tensor before = model->forward(batch);
+  {
+    auto& attention = model->distilbert->transformer->layer[0]->as<TransformerBlock>()->attention;
+    attention->k_lin->weight.mul_(3.0);  // bumps the version counter
+  }
+  torch::Tensor after = model->forward(batch);
+  EXPECT_FALSE(torch::allclose(before, after));
+}
+
+}  // namespace
+}  // namespace murmur::model

@@ -1,0 +1,73 @@
+#include "model/dropout.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cstdint>
+#include <mutex>
+
+namespace murmur::model {
+namespace {
+
+inline uint64_t SplitMix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t DrawSeed() {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get<at::CPUGeneratorImpl>()->random64();
+}
+
+// Mask of x's dtype holding 0 or 1 / (1 - p).
+template <typename T>
+void FillMask(T* mask, int64_t n, double p, uint64_t seed) {
+  // Keep when the 16-bit uniform is >= threshold: P(keep) = 1 - threshold / 65536.
+  const uint32_t threshold = static_cast<uint32_t>(p * 65536.0 + 0.5);
+  const T scale = static_cast<T>(1.0 / (1.0 - p));
+  const T zero = static_cast<T>(0.0f);
+  const int64_t words = (n + 3) / 4;
+  at::parallel_for(0, words, 1 << 12, [&](int64_t begin, int64_t end) {
+    for (int64_t w = begin; w < end; ++w) {
+      uint64_t bits = SplitMix64(seed ^ (static_cast<uint64_t>(w) * 0xd1b54a32d192ed03ULL));
+      for (int k = 0; k < 4; ++k) {
+        int64_t j = 4 * w + k;
+        if (j < n) mask[j] = ((bits >> (16 * k)) & 0xffff) >= threshold ? scale : zero;
+      }
+    }
+  });
+}
+
+class FastDropoutFunction : public torch::autograd::Function<FastDropoutFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            double p) {
+    at::Tensor mask = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+    const uint64_t seed = DrawSeed();
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "FastDropout", [&] {
+      FillMask<scalar_t>(mask.data_ptr<scalar_t>(), mask.numel(), p, seed);
+    });
+    ctx->save_for_backward({mask});
+    return x * mask;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    at::Tensor mask = ctx->get_saved_variables()[0];
+    return {grads[0] * mask, at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor FastDropout(const at::Tensor& x, double p, bool training) {
+  if (!training || p <= 0.0) return x;
+  if (p >= 1.0) return x * 0;
+  return FastDropoutFunction::apply(x, p);
+}
+
+}  // namespace murmur::model

@@ -1,0 +1,21 @@
+// Dropout with a fast counter-based mask, for training on CPU. libtorch 1.13's CPU dropout
+// draws every element from a serial mt19937 (about 10 ns per element here): ~60-100 ms of a
+// DistilBERT-base training step at batch 32. This one hashes (seed, element index) with
+// SplitMix64, four 16-bit uniforms per hash, in a parallel loop: same distribution (keep with
+// probability 1 - p, scale kept values by 1 / (1 - p)), a different random stream.
+//
+// The seed of each call is drawn from libtorch's default CPU generator, so torch::manual_seed
+// makes runs reproducible. Thread-safe as libtorch ops are.
+#ifndef MURMUR_MODEL_DROPOUT_H_
+#define MURMUR_MODEL_DROPOUT_H_
+
+#include <ATen/ATen.h>
+
+namespace murmur::model {
+
+// Differentiable (the backward multiplies by the same mask). Identity when !training or p == 0.
+at::Tensor FastDropout(const at::Tensor& x, double p, bool training);
+
+}  // namespace murmur::model
+
+#endif  // MURMUR_MODEL_DROPOUT_H_

@@ -1,0 +1,271 @@
+// model_bench: throughput of murmur's DistilBERT on this machine, against the machine's own
+// matrix-multiply ceiling measured in the same run.
+//
+//   bazel run -c opt //model:model_bench -- [--threads N] [--iters N] [--quick]
+//
+// Inference: base preset, batches of real Sentiment140 tweets (tokenized with the real vocab,
+// taken in random order, so each batch has real length variation), batch 1/8/32/64, fp32 and
+// bf16 (weights converted). Training: forward + backward + AdamW step with bf16 autocast (and
+// fp32), base and small presets, with FusedAdamW (or --torch-adamw). FLOP counts are the useful ones (model_io.h's ForwardFlops over
+// the real tokens; backward = 2x forward); medians over the iterations.
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_split.h"
+#include "base/file.h"
+#include "base/flags.h"
+#include "model/config.h"
+#include "model/distilbert.h"
+#include "model/fused_adamw.h"
+#include "text/tokenizer.h"
+
+namespace murmur::model {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Best median GFLOP/s of torch::mm over shapes like the model's and a large square one.
+double MatmulCeiling(torch::ScalarType type, int iters) {
+  struct Shape {
+    int64_t m, k, n;
+  };
+  double best = 0;
+  for (Shape s : {Shape{2048, 2048, 2048}, Shape{1024, 768, 3072}, Shape{1024, 3072, 768}}) {
+    torch::Tensor a = torch::randn({s.m, s.k}).to(type), b = torch::randn({s.k, s.n}).to(type);
+    torch::Tensor c = torch::mm(a, b);
+    std::vector<double> times;
+    for (int i = 0; i < iters; ++i) {
+      auto start = Clock::now();
+      c = torch::mm(a, b);
+      times.push_back(Seconds(start));
+    }
+    double gflops = 2.0 * s.m * s.k * s.n / Median(times) / 1e9;
+    std::printf("  mm %-5s %5lldx%-5lldx%-5lld %8.1f GFLOP/s\n",
+                type == torch::kBFloat16 ? "bf16" : "fp32", (long long)s.m, (long long)s.k,
+                (long long)s.n, gflops);
+    best = std::max(best, gflops);
+  }
+  return best;
+}
+
+std::vector<std::vector<int32_t>> LoadTweets(const std::string& data, int limit) {
+  auto tokenizer =
+      text::Tokenizer::FromVocabFile(data + "/distilbert-base-uncased/vocab.txt");
+  if (!tokenizer.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(tokenizer.status().message()).c_str());
+    std::exit(1);
+  }
+  std::vector<std::string> texts;
+  for (const char* file : {"negative.txt", "positive.txt"}) {
+    auto contents = ReadFile(data + "/sentiment140_text_100k/" + file);
+    if (!contents.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(contents.status().message()).c_str());
+      std::exit(1);
+    }
+    for (absl::string_view line : absl::StrSplit(*contents, '\n', absl::SkipEmpty())) {
+      texts.emplace_back(line);
+    }
+  }
+  std::mt19937 rng(1234);
+  std::shuffle(texts.begin(), texts.end(), rng);
+  texts.resize(std::min<size_t>(texts.size(), limit));
+  std::vector<std::vector<int32_t>> out;
+  for (const std::string& text : texts) out.push_back((*tokenizer)->Encode(text, 128));
+  return out;
+}
+
+// Useful forward FLOPs of a batch: linear layers over the real tokens, attention over each
+// sequence's own length.
+double BatchFlops(const DistilBertConfig& config, const std::vector<std::vector<int32_t>>& batch) {
+  double tokens = 0, squares = 0;
+  for (const auto& s : batch) {
+    tokens += s.size();
+    squares += static_cast<double>(s.size()) * s.size();
+  }
+  return ForwardFlops(config, tokens, squares / tokens);
+}
+
+void Inference(const std::vector<std::vector<int32_t>>& tweets, double ceiling_fp32,
+               double ceiling_bf16, int iters) {
+  torch::manual_seed(0);
+  DistilBertConfig config = *DistilBertConfig::Preset("base", 30522);
+  DistilBertForSequenceClassification model(config);
+  model->eval();
+  for (bool bf16 : {false, true}) {
+    if (bf16) model->SetLinearDtype(torch::kBFloat16);
+    for (int batch_size : {1, 8, 32, 64}) {
+      size_t next = 0;
+      auto take = [&]() {
+        std::vector<std::vector<int32_t>> batch;
+        for (int i = 0; i < batch_size; ++i) batch.push_back(tweets[next++ % tweets.size()]);
+        return batch;
+      };
+      c10::InferenceMode guard;
+      std::optional<AutocastBf16> autocast;
+      if (bf16) autocast.emplace();
+      const int runs = batch_size == 1 ? 4 * iters : iters;
+      std::vector<std::vector<std::vector<int32_t>>> batches;
+      for (int i = 0; i < runs; ++i) batches.push_back(take());
+      // Steady state, as in a long-running server: one untimed pass over the same batches
+      // first, so oneDNN has compiled its kernels for these (rounded) shapes.
+      for (const auto& batch : batches) model->forward(*Batch::FromSequences(batch, 512));
+      std::vector<double> times, rates;
+      double tokens = 0;
+      for (const auto& batch : batches) {
+        for (const auto& s : batch) tokens += s.size();
+        auto start = Clock::now();
+        model->forward(*Batch::FromSequences(batch, 512));
+        double t = Seconds(start);
+        times.push_back(t);
+        rates.push_back(BatchFlops(config, batch) / t / 1e9);
+      }
+      double ceiling = bf16 ? ceiling_bf16 : ceiling_fp32;
+      std::printf(
+          "  infer base %-4s batch %2d: %8.1f tweets/s  median %7.2f ms  %6.1f tok/seq  "
+          "%7.1f GFLOP/s = %4.0f%% of %s ceiling\n",
+          bf16 ? "bf16" : "fp32", batch_size, batch_size / Median(times), 1e3 * Median(times),
+          tokens / (runs * batch_size), Median(rates), 100 * Median(rates) / ceiling,
+          bf16 ? "bf16" : "fp32");
+      std::fflush(stdout);
+    }
+  }
+}
+
+void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string& preset,
+              int batch_size, bool bf16, double ceiling, int iters, bool torch_adamw) {
+  torch::manual_seed(0);
+  DistilBertConfig config = *DistilBertConfig::Preset(preset, 30522);
+  DistilBertForSequenceClassification model(config);
+  model->train();
+  std::vector<torch::Tensor> params;
+  for (const torch::Tensor& p : model->parameters()) {
+    if (p.requires_grad()) params.push_back(p);
+  }
+  FusedAdamW fused(params, {.lr = 5e-5, .weight_decay = 0.01});
+  torch::optim::AdamW reference(params, torch::optim::AdamWOptions(5e-5).weight_decay(0.01));
+  size_t next = 0;
+  std::vector<double> times, rates;
+  for (int i = 0; i < iters + 2; ++i) {
+    std::vector<std::vector<int32_t>> batch;
+    std::vector<int64_t> label_values;
+    for (int j = 0; j < batch_size; ++j, ++next) {
+      batch.push_back(tweets[next % tweets.size()]);
+      label_values.push_back(static_cast<int64_t>(next % 2));
+    }
+    torch::Tensor labels = torch::tensor(label_values, torch::kLong);
+    auto start = Clock::now();
+    Batch packed = *Batch::FromSequences(batch, 512);
+    if (torch_adamw) {
+      reference.zero_grad();
+    } else {
+      fused.ZeroGrad();
+    }
+    torch::Tensor loss;
+    if (bf16) {
+      AutocastBf16 autocast;
+      loss = torch::cross_entropy_loss(model->forward(packed), labels);
+    } else {
+      loss = torch::cross_entropy_loss(model->forward(packed), labels);
+    }
+    double t_forward = Seconds(start);
+    loss.backward();
+    double t_backward = Seconds(start);
+    if (torch_adamw) {
+      reference.step();
+    } else if (absl::Status status = fused.Step(); !status.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
+      std::exit(1);
+    }
+    double t = Seconds(start);
+    if (std::getenv("MODEL_BENCH_BREAKDOWN")) {
+      std::fprintf(stderr, "    step: forward %.1f ms, backward %.1f ms, optimizer %.1f ms\n",
+                   1e3 * t_forward, 1e3 * (t_backward - t_forward), 1e3 * (t - t_backward));
+    }
+    if (i < 2) continue;  // warm-up
+    times.push_back(t);
+    rates.push_back(3 * BatchFlops(config, batch) / t / 1e9);
+  }
+  std::printf(
+      "  train %-5s %-4s batch %3d: %8.1f samples/s  median %7.1f ms  %7.1f GFLOP/s = %4.0f%% "
+      "of %s ceiling%s\n",
+      preset.c_str(), bf16 ? "bf16" : "fp32", batch_size, batch_size / Median(times),
+      1e3 * Median(times), Median(rates), 100 * Median(rates) / ceiling, bf16 ? "bf16" : "fp32",
+      torch_adamw ? " (torch::optim::AdamW)" : "");
+  std::fflush(stdout);
+}
+
+int Main(int argc, char** argv) {
+  FlagParser flags("model_bench");
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int iters = 20;
+  bool quick = false;
+  bool skip_inference = false, skip_training = false, torch_adamw = false;
+  int train_batch = 32;
+  const char* env = std::getenv("MURMUR_SHARED_DATA");
+  std::string data = env ? env : "../shared/data";
+  flags.Int("threads", &threads, "intra-op threads");
+  flags.Int("iters", &iters, "timed iterations per measurement");
+  flags.Bool("quick", &quick, "fewer iterations");
+  flags.Bool("skip-inference", &skip_inference, "training only");
+  flags.Bool("skip-training", &skip_training, "inference only");
+  flags.Bool("torch-adamw", &torch_adamw, "train with torch::optim::AdamW instead of FusedAdamW");
+  flags.Int("train-batch", &train_batch, "training batch size");
+  flags.String("data", &data, "shared data directory (default $MURMUR_SHARED_DATA)");
+  absl::Status status = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return 0;
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
+    return 2;
+  }
+  if (quick) iters = 5;
+  torch::set_num_threads(threads);
+  std::printf("model_bench: %d intra-op threads, %d iterations, medians\n", threads, iters);
+  std::vector<std::vector<int32_t>> tweets = LoadTweets(data, 20000);
+  double mean = 0;
+  for (const auto& t : tweets) mean += t.size();
+  std::printf("tweets: %zu, mean %.1f tokens\n", tweets.size(), mean / tweets.size());
+  std::printf("matmul ceiling:\n");
+  double fp32 = MatmulCeiling(torch::kFloat, iters);
+  double bf16 = MatmulCeiling(torch::kBFloat16, iters);
+  std::printf("  ceiling fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", fp32, bf16);
+  if (!skip_inference) {
+    std::printf("inference (forward only, packed batches):\n");
+    Inference(tweets, fp32, bf16, iters);
+  }
+  if (!skip_training) {
+    std::printf("training (forward + backward + AdamW):\n");
+    for (const char* preset : {"small", "base"}) {
+      for (bool use_bf16 : {true, false}) {
+        Training(tweets, preset, train_batch, use_bf16, use_bf16 ? bf16 : fp32,
+                 std::string(preset) == "base" ? std::max(3, iters / 2) : iters, torch_adamw);
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace murmur::model
+
+int main(int argc, char** argv) { return murmur::model::Main(argc, argv); }

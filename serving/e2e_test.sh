@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# murmur-serve end to end with a real (tiny, randomly initialised) DistilBERT checkpoint:
+#  1. `murmur classify` returns the probabilities of `murmur predict` on the same directory;
+#  2. a third-party client (Python grpcio) passes health, KServe metadata and ModelInfer checks;
+#  3. hot swap under load: `murmur bench serve` runs while `murmur publish` pushes version 2:
+#     zero failed requests, and the first request after the push is answered by version 2;
+#  4. a corrupt push (bytes changed after the manifest was written) is rejected and version 2
+#     keeps answering; a push without the bearer token is UNAUTHENTICATED;
+#  5. SIGTERM shuts the server down cleanly (exit 0).
+# Usage (Bazel passes these): e2e_test.sh SERVE MURMUR WRITE_CHECKPOINT CLIENT_PY PROTO_ROOT
+set -euo pipefail
+serve="$1" murmur="$2" write_checkpoint="$3" client_py="$4" proto_root="$5"
+: "${MURMUR_SHARED_DATA:?set MURMUR_SHARED_DATA to the shared data directory}"
+vocab="$MURMUR_SHARED_DATA/distilbert-base-uncased/vocab.txt"
+work="${TEST_TMPDIR:-$(mktemp -d)}/e2e"
+rm -rf "$work" && mkdir -p "$work/repo/sentiment"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# Debian's interpreter: python3-grpcio is installed for it (deploy/setup.sh), not for a pyenv one.
+py=/usr/bin/python3
+
+"$write_checkpoint" --preset tiny --vocab "$vocab" --out "$work/v1" --seed 1 >/dev/null
+"$write_checkpoint" --preset tiny --vocab "$vocab" --out "$work/v2" --seed 2 --version 2 >/dev/null
+cp -r "$work/v1" "$work/repo/sentiment/1"
+echo "s3cret" > "$work/token"
+
+"$serve" --model-repository "$work/repo" --host 127.0.0.1 --port 0 --metrics-port 0 \
+  --auth-token-file "$work/token" --poll-ms 200 2> "$work/serve.log" &
+server_pid=$!
+trap 'kill -9 $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "serving on" "$work/serve.log" && break; sleep 0.1; done
+port=$(grep -o "serving on 127.0.0.1:[0-9]*" "$work/serve.log" | cut -d: -f2)
+[ -n "$port" ] || { cat "$work/serve.log"; fail "server did not start"; }
+target="127.0.0.1:$port"
+
+head -n 40 "$MURMUR_SHARED_DATA/sentiment140_text_100k/positive.txt" > "$work/texts.txt"
+head -n 40 "$MURMUR_SHARED_DATA/sentiment140_text_100k/negative.txt" >> "$work/texts.txt"
+printf 'an emoji \xf0\x9f\x98\x80 and caf\xc3\xa9\n' >> "$work/texts.txt"
+
+# 1. Same probabilities as murmur predict.
+"$murmur" predict --model "$work/v1" < "$work/texts.txt" > "$work/predict.jsonl"
+"$murmur" classify --target "$target" --batch 16 < "$work/texts.txt" > "$work/classify.jsonl"
+"$py" - "$work/predict.jsonl" "$work/classify.jsonl" <<'PY' || fail "classify != predict"
+import json, sys
+p = [json.loads(l) for l in open(sys.argv[1])]
+c = [json.loads(l) for l in open(sys.argv[2])]
+assert len(p) == len(c) and len(p) > 0, (len(p), len(c))
+worst = max(abs(a - b) for x, y in zip(p, c) for a, b in zip(x["probabilities"], y["probabilities"]))
+assert worst <= 1e-5, worst
+assert all(x["label"] == y["label"] for x, y in zip(p, c))
+assert all(y["model_version"] == 1 for y in c)
+print("classify matches predict on %d texts (max diff %.2g)" % (len(p), worst))
+PY
+
+# 2. Third-party client.
+"$py" "$client_py" --target "$target" --protos "$proto_root" --texts "$work/texts.txt" \
+  --expected "$work/predict.jsonl" || fail "third-party client"
+
+# 3. Hot swap under load.
+"$murmur" bench serve --target "$target" --concurrency 8 --duration 4 --warmup 0 \
+  --texts "$work/texts.txt" --json > "$work/bench.txt" &
+bench_pid=$!
+sleep 1
+if "$murmur" publish --target "$target" --model "$work/v2" 2> "$work/noauth.txt"; then
+  fail "publish without a token succeeded"
+fi
+grep -q UNAUTHENTICATED "$work/noauth.txt" || fail "no UNAUTHENTICATED: $(cat "$work/noauth.txt")"
+"$murmur" publish --target "$target" --model "$work/v2" --token-file "$work/token" \
+  || fail "publish"
+echo "the push came back; the next answer must come from version 2"
+echo "just published" | "$murmur" classify --target "$target" | grep -q '"model_version": 2' \
+  || fail "not answered by version 2 after the push"
+wait $bench_pid
+cat "$work/bench.txt"
+tail -n 1 "$work/bench.txt" | "$py" -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+assert r["errors"] == {}, r["errors"]
+assert r["requests_per_s"] > 0
+print("hot swap under load: zero failed requests")' || fail "requests failed during the swap"
+
+# 4. A corrupt push: change one byte of the weights after the manifest was written.
+cp -r "$work/v2" "$work/bad"
+"$py" - "$work/bad/model.safetensors" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(-10, 2)
+    b = f.read(1)
+    f.seek(-10, 2)
+    f.write(bytes([b[0] ^ 0xFF]))
+PY
+if "$murmur" publish --target "$target" --model "$work/bad" --token-file "$work/token" \
+    2> "$work/bad.txt"; then
+  fail "corrupt push accepted"
+fi
+cat "$work/bad.txt"
+grep -q FAILED_PRECONDITION "$work/bad.txt" || fail "corrupt push: wrong error"
+echo "still here" | "$murmur" classify --target "$target" | grep -q '"model_version": 2' \
+  || fail "version 2 stopped answering after the corrupt push"
+
+# 5. Graceful shutdown.
+kill -TERM $server_pid
+wait $server_pid || fail "murmur-serve exited with $?"
+trap - EXIT
+grep -q "shut down" "$work/serve.log" || fail "no clean shutdown"
+echo "PASS"

@@ -1,0 +1,124 @@
+// murmur-serve --model-repository DIR [--port P] [--metrics-port M] [--auth-token-file F]
+//   [--tls-cert C --tls-key K [--tls-client-ca CA]] [batching and limit flags]
+//
+// Thin: flags -> Server::Options, then wait for SIGTERM/SIGINT and shut down gracefully (stop
+// accepting, let requests in flight finish, unload).
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "base/file.h"
+#include "base/flags.h"
+#include "serving/classifier_servable.h"
+#include "serving/logging.h"
+#include "serving/server.h"
+
+namespace {
+
+int Run(int argc, char** argv) {
+  using murmur::serving::Server;
+  murmur::FlagParser flags("murmur-serve");
+  Server::Options options;
+  std::string auth_token_file, tls_cert, tls_key, tls_client_ca;
+  int max_queue_delay_us = 5000, poll_ms = 1000, shutdown_grace_s = 30, threads = 0;
+  bool bf16 = false;
+  auto& batcher = options.repository.manager.batcher;
+  flags.String("model-repository", &options.repository.root,
+               "repository directory: DIR/<model>/<version>/", /*required=*/true);
+  flags.String("host", &options.host, "listening address");
+  flags.Int("port", &options.port, "gRPC port (all APIs)");
+  flags.Int("metrics-port", &options.metrics_port, "Prometheus /metrics port (-1: off)");
+  flags.String("auth-token-file", &auth_token_file,
+               "file holding the bearer token the repository API requires");
+  flags.String("tls-cert", &tls_cert, "PEM certificate chain (enables TLS)");
+  flags.String("tls-key", &tls_key, "PEM private key");
+  flags.String("tls-client-ca", &tls_client_ca, "PEM CA that client certificates must chain to");
+  flags.String("default-model", &options.repository.default_model,
+               "model used when a request names none");
+  flags.Int("keep-versions", &options.repository.keep_versions, "serve the latest N versions");
+  flags.Int("poll-ms", &poll_ms, "repository polling interval in ms (0: no polling)");
+  flags.Int("max-batch-size", &batcher.max_batch_size, "texts per forward pass");
+  flags.Int("max-queue-delay-us", &max_queue_delay_us,
+            "how long a text waits for its batch to fill (microseconds)");
+  flags.Int("max-tokens-per-batch", &batcher.max_tokens_per_batch,
+            "padded tokens per forward pass");
+  flags.Int("max-queue-size", &batcher.max_queue_size,
+            "texts waiting at most; beyond, RESOURCE_EXHAUSTED");
+  flags.Int("instances", &batcher.num_instances, "model instances (concurrent forward passes)");
+  flags.Int("threads", &threads, "libtorch intra-op threads (0: cores / instances)");
+  flags.Bool("bf16", &bf16, "bf16 inference (faster on AMX CPUs)");
+  flags.Int("max-texts", &options.limits.max_texts, "texts per request");
+  flags.Int("max-text-bytes", &options.limits.max_text_bytes, "bytes per text");
+  flags.Int("max-message-bytes", &options.max_receive_message_bytes,
+            "largest request message");
+  flags.Int("shutdown-grace-s", &shutdown_grace_s,
+            "seconds requests in flight get on SIGTERM");
+  absl::Status parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (!parsed.ok()) {
+    std::cerr << parsed.message() << "\n";
+    return 2;
+  }
+  auto read = [](const std::string& path, std::string* out) {
+    if (path.empty()) return true;
+    absl::StatusOr<std::string> contents = murmur::ReadFile(path);
+    if (!contents.ok()) {
+      std::cerr << "murmur-serve: " << contents.status().message() << "\n";
+      return false;
+    }
+    *out = std::move(*contents);
+    return true;
+  };
+  if (!read(auth_token_file, &options.auth_token) || !read(tls_cert, &options.tls_cert_pem) ||
+      !read(tls_key, &options.tls_key_pem) || !read(tls_client_ca, &options.tls_client_ca_pem)) {
+    return 1;
+  }
+  options.auth_token = std::string(absl::StripAsciiWhitespace(options.auth_token));
+  if (!auth_token_file.empty() && options.auth_token.empty()) {
+    std::cerr << "murmur-serve: " << auth_token_file << " holds no token\n";
+    return 2;
+  }
+  batcher.max_queue_delay = absl::Microseconds(max_queue_delay_us);
+  options.repository.poll = poll_ms > 0;
+  if (poll_ms > 0) options.repository.poll_interval = absl::Milliseconds(poll_ms);
+  options.max_send_message_bytes = options.max_receive_message_bytes;
+
+  murmur::serving::ClassifierServableLoader::Options loader_options;
+  loader_options.bf16 = bf16;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  loader_options.intra_op_threads =
+      threads > 0 ? threads : std::max(1, cores / std::max(1, batcher.num_instances));
+  murmur::serving::ClassifierServableLoader loader(loader_options);
+
+  // Block the shutdown signals in every thread (gRPC's and libtorch's threads inherit the mask)
+  // so that only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(options, &loader);
+  if (!server.ok()) {
+    std::cerr << "murmur-serve: " << server.status() << "\n";
+    return 1;
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  murmur::serving::LogLine(absl::StrCat("received signal ", signal));
+  (*server)->Shutdown(absl::Seconds(shutdown_grace_s));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

@@ -1,0 +1,193 @@
+#include "serving/repository_service.h"
+
+#include <atomic>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "serving/grpc_status.h"
+#include "serving/rpc_call.h"
+
+namespace murmur::serving {
+namespace {
+
+// Compares without an early exit, so response time does not reveal how much of a guess matched.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+void ToProto(const VersionStatus& status, v1::VersionStatus* out) {
+  out->set_model(status.model);
+  out->set_version(status.version);
+  out->set_state(status.state);
+  out->set_reason(status.reason);
+  out->set_pinned(status.pinned.value_or(false));
+}
+
+// One PushVersion stream. Owns itself (deleted in OnDone). Reads are strictly sequential; the
+// commit runs on the repository's worker.
+class PushReactor : public grpc::ServerReadReactor<v1::PushVersionRequest> {
+ public:
+  PushReactor(ModelRepository* repository, ServingMetrics* metrics,
+              v1::PushVersionResponse* response, absl::Status auth)
+      : repository_(repository), metrics_(metrics), response_(response), start_(absl::Now()) {
+    if (!auth.ok()) {
+      Complete(auth);
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      if (cancelled_.load()) {
+        Complete(absl::CancelledError("push cancelled by the client"));
+      } else if (upload_ == nullptr) {
+        Complete(absl::InvalidArgumentError("push stream ended before its header"));
+      } else {
+        repository_->RunInBackground([this] {
+          absl::StatusOr<VersionStatus> status = upload_->Commit();
+          upload_.reset();
+          if (status.ok()) {
+            response_->set_model(status->model);
+            response_->set_version(status->version);
+            response_->set_state(status->state);
+          }
+          Complete(status.status());
+        });
+      }
+      return;
+    }
+    absl::Status status = Handle();
+    if (!status.ok()) {
+      upload_.reset();  // removes what was staged
+      Complete(status);
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnCancel() override { cancelled_.store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Handle() {
+    if (request_.has_header()) {
+      if (upload_ != nullptr) return absl::InvalidArgumentError("second push header");
+      const v1::PushHeader& header = request_.header();
+      std::vector<UploadFile> files;
+      for (const v1::PushFile& file : header.files()) {
+        files.push_back(UploadFile{file.name(), file.size(), file.sha256()});
+      }
+      absl::StatusOr<std::unique_ptr<VersionUpload>> upload =
+          repository_->BeginUpload(header.model(), header.version(), std::move(files));
+      if (!upload.ok()) return upload.status();
+      upload_ = std::move(*upload);
+      return absl::OkStatus();
+    }
+    if (request_.has_chunk()) {
+      if (upload_ == nullptr) return absl::InvalidArgumentError("push chunk before the header");
+      const v1::PushChunk& chunk = request_.chunk();
+      return upload_->Write(chunk.name(), chunk.offset(), chunk.data());
+    }
+    return absl::InvalidArgumentError("push message with neither header nor chunk");
+  }
+
+  void Complete(const absl::Status& status) {
+    if (metrics_ != nullptr) {
+      metrics_->RecordRequest("PushVersion", status.code(), absl::Now() - start_);
+    }
+    Finish(ToGrpcStatus(status));
+  }
+
+  ModelRepository* const repository_;
+  ServingMetrics* const metrics_;
+  v1::PushVersionResponse* const response_;
+  const absl::Time start_;
+  v1::PushVersionRequest request_;
+  std::unique_ptr<VersionUpload> upload_;
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace
+
+absl::Status CheckBearerToken(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata, const std::string& token) {
+  if (token.empty()) return absl::OkStatus();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError(
+        "repository management needs 'authorization: Bearer <token>' metadata");
+  }
+  const std::string_view value(it->second.data(), it->second.size());
+  const std::string expected = "Bearer " + token;
+  if (!ConstantTimeEquals(value, expected)) {
+    return absl::UnauthenticatedError("wrong bearer token");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RepositoryServiceImpl::Authenticate(
+    const grpc::CallbackServerContext& context) const {
+  return CheckBearerToken(context.client_metadata(), auth_token_);
+}
+
+grpc::ServerReadReactor<v1::PushVersionRequest>* RepositoryServiceImpl::PushVersion(
+    grpc::CallbackServerContext* context, v1::PushVersionResponse* response) {
+  return new PushReactor(repository_, metrics_, response, Authenticate(*context));
+}
+
+grpc::ServerUnaryReactor* RepositoryServiceImpl::ListVersions(
+    grpc::CallbackServerContext* context, const v1::ListVersionsRequest* request,
+    v1::ListVersionsResponse* response) {
+  auto* call = new UnaryCall(context, metrics_, "ListVersions");
+  if (absl::Status auth = Authenticate(*context); !auth.ok()) {
+    call->Complete(auth);
+    return call;
+  }
+  for (const VersionStatus& status : repository_->List(request->model())) {
+    ToProto(status, response->add_versions());
+  }
+  call->Complete(absl::OkStatus());
+  return call;
+}
+
+grpc::ServerUnaryReactor* RepositoryServiceImpl::LoadVersion(
+    grpc::CallbackServerContext* context, const v1::LoadVersionRequest* request,
+    v1::LoadVersionResponse* response) {
+  auto* call = new UnaryCall(context, metrics_, "LoadVersion");
+  if (absl::Status auth = Authenticate(*context); !auth.ok()) {
+    call->Complete(auth);
+    return call;
+  }
+  repository_->RunInBackground([this, call, request, response] {
+    absl::StatusOr<VersionStatus> status =
+        repository_->Load(request->model(), request->version());
+    if (status.ok()) ToProto(*status, response->mutable_status());
+    call->Complete(status.status());
+  });
+  return call;
+}
+
+grpc::ServerUnaryReactor* RepositoryServiceImpl::UnloadVersion(
+    grpc::CallbackServerContext* context, const v1::UnloadVersionRequest* request,
+    v1::UnloadVersionResponse* response) {
+  auto* call = new UnaryCall(context, metrics_, "UnloadVersion");
+  if (absl::Status auth = Authenticate(*context); !auth.ok()) {
+    call->Complete(auth);
+    return call;
+  }
+  repository_->RunInBackground([this, call, request, response] {
+    absl::StatusOr<VersionStatus> status =
+        repository_->Unload(request->model(), request->version());
+    if (status.ok()) ToProto(*status, response->mutable_status());
+    call->Complete(status.status());
+  });
+  return call;
+}
+
+}  // namespace murmur::serving
