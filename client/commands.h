@@ -28,6 +28,9 @@ int ClassifyCommand(const CommandArgs& args);
 int PublishCommand(const CommandArgs& args);
 // murmur bench serve --target HOST:PORT --concurrency C --duration S [--texts FILE]
 int BenchCommand(const CommandArgs& args);
+// murmur train --data PATH --vocab FILE --preset NAME --local-workers N --batch-per-worker B
+//              [--max-steps S] [--epochs E] [--bf16] [--out DIR]
+int TrainCommand(const CommandArgs& args);
 // murmur status --coordinator HOST:PORT [--json]
 int StatusCommand(const CommandArgs& args);
 // murmur watch --coordinator HOST:PORT [--after N] [--until KIND]

@@ -31,6 +31,8 @@ constexpr Subcommand kSubcommands[] = {
     {"publish", "push a checkpoint directory to murmur-serve as a new version",
      murmur::client::PublishCommand},
     {"bench", "load generator (bench serve ...)", murmur::client::BenchCommand},
+    {"train", "train on this machine: a coordinator and N local workers",
+     murmur::client::TrainCommand},
     {"status", "a training job's status from its coordinator", murmur::client::StatusCommand},
     {"watch", "follow a training job's events", murmur::client::WatchCommand},
     {"scale", "set a training job's minimum/maximum workers", murmur::client::ScaleCommand},

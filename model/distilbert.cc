@@ -1,6 +1,7 @@
 #include "model/distilbert.h"
 
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 #include <limits>
@@ -145,20 +146,59 @@ absl::StatusOr<Batch> Batch::FromPadded(const torch::Tensor& input_ids,
 
 AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
   const int64_t B = batch.batch_size, L = batch.max_len, R = batch.num_rows, H = n_heads;
+  const int64_t T = batch.num_tokens;
   const auto options = torch::TensorOptions().dtype(torch::kLong);
   torch::Tensor pad = batch.dense() ? torch::arange(B * L, options) : batch.pad_index;
   torch::Tensor unpad = batch.dense() ? torch::arange(R, options) : batch.unpad_index;
-  torch::Tensor part = torch::arange(3, options).view({3, 1, 1, 1});
+  torch::Tensor part = torch::arange(3, options);
   torch::Tensor head = torch::arange(H, options);
+  torch::Tensor b = unpad.div(L, "floor"), l = unpad.remainder(L);
   AttentionLayout layout;
-  // qkv [R, 3, H, hd] as rows of hd: row (r * 3 + part) * H + head.
+  // qkv [R, 3, H, hd] as rows of hd: row (r * 3 + part) * H + head. Padded layout
+  // [3, B, H, L, hd]: row ((part * B + b) * H + head) * L + l.
   layout.qkv_index =
-      ((pad.view({1, B, 1, L}) * 3 + part) * H + head.view({1, 1, H, 1})).flatten();
-  // context [B, H, L, hd] as rows of hd: row (b * H + head) * L + l, for packed row r at (b, l).
-  torch::Tensor b = unpad.div(L, "floor").view({R, 1}), l = unpad.remainder(L).view({R, 1});
-  layout.context_index = ((b * H + head.view({1, H})) * L + l).flatten();
+      ((pad.view({1, B, 1, L}) * 3 + part.view({3, 1, 1, 1})) * H + head.view({1, 1, H, 1}))
+          .flatten();
+  layout.qkv_inverse = (((part.view({1, 3, 1}) * B + b.view({R, 1, 1})) * H +
+                         head.view({1, 1, H})) * L + l.view({R, 1, 1}))
+                           .flatten();
+  layout.qkv_zero = torch::arange(T * 3 * H, R * 3 * H, options);
+  // context [B, H, L, hd] as rows of hd: row (b * H + head) * L + l; packed [R, H, hd].
+  layout.context_index = ((b.view({R, 1}) * H + head.view({1, H})) * L + l.view({R, 1})).flatten();
+  layout.context_inverse = (pad.view({B, 1, L}) * H + head.view({1, H, 1})).flatten();
+  if (batch.dense()) {
+    layout.context_zero = torch::empty({0}, options);
+  } else {
+    torch::Tensor padded = batch.attention_bias.view({B, 1, L}).isinf().expand({B, H, L});
+    layout.context_zero = padded.flatten().nonzero().flatten();
+  }
   return layout;
 }
+
+namespace {
+
+// rows.index_select(0, index) whose backward is grad.index_select(0, inverse) with the `zero`
+// rows cleared (see AttentionLayout).
+class GatherRows : public torch::autograd::Function<GatherRows> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& rows,
+                               const torch::Tensor& index, const torch::Tensor& inverse,
+                               const torch::Tensor& zero) {
+    ctx->saved_data["inverse"] = inverse;
+    ctx->saved_data["zero"] = zero;
+    return rows.index_select(0, index);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    torch::Tensor grad = grads[0].index_select(0, ctx->saved_data["inverse"].toTensor());
+    torch::Tensor zero = ctx->saved_data["zero"].toTensor();
+    if (zero.numel() > 0) grad.index_fill_(0, zero, 0);
+    return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
 
 EmbeddingsImpl::EmbeddingsImpl(const DistilBertConfig& config) {
   word_embeddings = register_module(
@@ -228,16 +268,20 @@ torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const 
   const int64_t head_dim = D / n_heads;
   // One [R, 3D] product instead of three [R, D] ones: fewer, larger GEMMs and one gather.
   auto [weight, bias] = FusedQkv();
-  torch::Tensor qkv = torch::linear(x, weight, bias)
-                          .view({R * 3 * n_heads, head_dim})
-                          .index_select(0, layout.qkv_index)
-                          .view({3, B, n_heads, L, head_dim});
-  torch::Tensor scores = torch::matmul(qkv[0], qkv[1].transpose(-2, -1));  // [B, H, L, L]
+  torch::Tensor qkv = GatherRows::apply(
+      torch::linear(x, weight, bias).view({R * 3 * n_heads, head_dim}), layout.qkv_index,
+      layout.qkv_inverse, layout.qkv_zero);
+  qkv = qkv.view({3, B, n_heads, L, head_dim});
+  // unbind, not qkv[i]: the backward of three selects would allocate and sum three full-size
+  // zero tensors (~20% of a training step's backward); unbind's backward is one stack.
+  std::vector<torch::Tensor> parts = qkv.unbind(0);
+  const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, H, L, L]
   if (!batch.dense()) scores = scores + batch.attention_bias;  // fp32 from here
   torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
-  torch::Tensor context = torch::matmul(weights.to(qkv.scalar_type()), qkv[2]);  // [B,H,L,hd]
-  context = context.reshape({B * n_heads * L, head_dim})
-                .index_select(0, layout.context_index)
+  torch::Tensor context = torch::matmul(weights.to(v.scalar_type()), v);  // [B, H, L, hd]
+  context = GatherRows::apply(context.reshape({B * n_heads * L, head_dim}), layout.context_index,
+                              layout.context_inverse, layout.context_zero)
                 .view({R, D});
   return out_lin(context);
 }
@@ -311,7 +355,8 @@ torch::Tensor DistilBertForSequenceClassificationImpl::forward(const Batch& batc
   torch::Tensor hidden = distilbert(batch);  // [T, D]
   torch::Tensor cls = hidden.index_select(0, batch.cls_index);
   torch::Tensor pooled = FastDropout(torch::relu(pre_classifier(cls)), dropout, is_training());
-  return classifier(pooled).to(torch::kFloat);
+  torch::Tensor logits = classifier(pooled);
+  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
 }
 
 void DistilBertForSequenceClassificationImpl::SetLinearDtype(torch::ScalarType dtype) {

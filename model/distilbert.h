@@ -73,9 +73,18 @@ struct Batch {
 // head-major [3, batch, heads, max_len, head_dim] layout the attention products want, and the
 // context back into packed rows: one gather each way per layer, no transposing copies. Built
 // once per forward pass (they depend on the batch and the head count only).
+//
+// Both gathers are one-to-one on the rows that matter, so their backward is a gather too (with
+// the inverse index, zero for rows nothing maps to) instead of index_select's scatter-add into
+// a zero-filled tensor: padded slots and junk rows provably get zero gradient (masked keys and
+// values have weight exactly 0; padded queries and junk rows feed nothing).
 struct AttentionLayout {
   torch::Tensor qkv_index;      // [3 * batch * heads * max_len] rows of qkv.view(-1, head_dim)
+  torch::Tensor qkv_inverse;    // [num_rows * 3 * heads] the padded row of each qkv row
+  torch::Tensor qkv_zero;       // qkv rows with no padded row (junk rows)
   torch::Tensor context_index;  // [num_rows * heads] rows of context.view(-1, head_dim)
+  torch::Tensor context_inverse;  // [batch * heads * max_len] packed row of each context row
+  torch::Tensor context_zero;     // context rows of padded slots
 
   static AttentionLayout Make(const Batch& batch, int64_t n_heads);
 };
@@ -164,7 +173,7 @@ class DistilBertForSequenceClassificationImpl : public torch::nn::Module {
   // initializer_range) weights, zero biases, unit LayerNorms, zero padding embedding); seed
   // with torch::manual_seed for reproducibility.
   explicit DistilBertForSequenceClassificationImpl(const DistilBertConfig& config);
-  // Logits [batch_size, num_labels], fp32. Throws c10::Error on bad input: call through
+  // Logits [batch_size, num_labels], fp32 (fp64 for a model converted to double, for tests). Throws c10::Error on bad input: call through
   // TorchCall (torch_status.h) at API boundaries.
   torch::Tensor forward(const Batch& batch);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# murmur-serve end to end with a real (tiny, randomly initialised) DistilBERT checkpoint:
+# murmur-serve end to end with a real DistilBERT checkpoint (small preset, randomly initialised):
 #  1. `murmur classify` returns the probabilities of `murmur predict` on the same directory;
 #  2. a third-party client (Python grpcio) passes health, KServe metadata and ModelInfer checks;
 #  3. hot swap under load: `murmur bench serve` runs while `murmur publish` pushes version 2:
@@ -18,8 +18,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # Debian's interpreter: python3-grpcio is installed for it (deploy/setup.sh), not for a pyenv one.
 py=/usr/bin/python3
 
-"$write_checkpoint" --preset tiny --vocab "$vocab" --out "$work/v1" --seed 1 >/dev/null
-"$write_checkpoint" --preset tiny --vocab "$vocab" --out "$work/v2" --seed 2 --version 2 >/dev/null
+"$write_checkpoint" --preset small --vocab "$vocab" --out "$work/v1" --seed 1 >/dev/null
+"$write_checkpoint" --preset small --vocab "$vocab" --out "$work/v2" --seed 2 --version 2 >/dev/null
 cp -r "$work/v1" "$work/repo/sentiment/1"
 echo "s3cret" > "$work/token"
 

@@ -329,6 +329,7 @@ struct ElasticWorker::Impl {
         std::make_unique<data::EpochPermutation>(static_cast<uint32_t>(n), spec.seed(), epoch);
     const std::vector<uint32_t>& train_rows = cache->train_rows();
     auto last_progress = Clock::now();
+    auto last_step_end = Clock::now();
 
     while (true) {
       at::Tensor flag = at::full({1}, ShouldStop() ? 1.0f : 0.0f);
@@ -350,6 +351,7 @@ struct ElasticWorker::Impl {
         remaining = data::PositionSet::Range(0, static_cast<uint64_t>(n));
         permutation = std::make_unique<data::EpochPermutation>(static_cast<uint32_t>(n),
                                                                spec.seed(), epoch);
+        last_step_end = Clock::now();  // evaluation time is not step time
         continue;
       }
       data::PositionSet window = remaining.Prefix(static_cast<uint64_t>(world * per_rank));
@@ -362,10 +364,13 @@ struct ElasticWorker::Impl {
             .push_back(train_rows[(*permutation)[position]]);
         ++index;
       });
-      auto start = Clock::now();
       auto result = trainer->Step(comm, micro, static_cast<int64_t>(window.size()));
       if (!result.ok()) return result.status();
-      double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      // Wall time from the previous step's end: the stop-flag agreement, batch assembly and
+      // reporting count too, so the throughput is what the job really delivers.
+      auto now = Clock::now();
+      double seconds = std::chrono::duration<double>(now - last_step_end).count();
+      last_step_end = now;
       remaining = remaining.Subtract(window);
       ReportWindow(gen, epoch, window, result->loss);
       ++steps_this_process;
@@ -379,13 +384,15 @@ struct ElasticWorker::Impl {
         progress.set_global_step(trainer->global_step());
         progress.set_epoch(epoch);
         progress.set_loss(result->loss);
-        progress.set_samples_per_second(static_cast<double>(window.size()) / seconds);
+        // This rank's share: the coordinator adds the workers' rates up.
+        progress.set_samples_per_second(static_cast<double>(share.size()) / seconds);
         progress.set_step_seconds(seconds);
         progress.set_allreduce_seconds(result->sync_seconds);
       }
       if (spec.checkpoint_every_steps() > 0 &&
           trainer->global_step() % spec.checkpoint_every_steps() == 0) {
         if (auto s = EvaluateAndCheckpoint(comm, gen, epoch, false); !s.ok()) return s;
+        last_step_end = Clock::now();
       }
       if (rank == 0 && options.progress_seconds > 0 &&
           std::chrono::duration<double>(Clock::now() - last_progress).count() >=
