@@ -10,13 +10,39 @@
 #include "client/command_util.h"
 #include "data/corpus_generator.h"
 #include "data/ingest.h"
+#include "data/synthetic_corpus.h"
 #include "text/tokenizer.h"
 
 namespace murmur::client {
 
+// murmur corpus synthesize --rows N [--seed S] --out DIR: template tweets for machines
+// without the real data.
+int SynthesizeCorpus(const CommandArgs& args) {
+  FlagParser flags("murmur corpus synthesize");
+  int rows = 20000;
+  int64_t seed = 42;
+  std::string out;
+  flags.Int("rows", &rows, "texts to write (half of each label)");
+  flags.Int("seed", &seed, "generator seed");
+  flags.String("out", &out, "directory for negative.txt and positive.txt", /*required=*/true);
+  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  absl::Status status = data::WriteSyntheticCorpus(out, std::max(1, rows / 2),
+                                                   static_cast<uint64_t>(seed));
+  if (!status.ok()) {
+    std::cerr << "murmur corpus synthesize: " << status.message() << "\n";
+    return 1;
+  }
+  std::cout << "wrote " << rows << " synthetic texts to " << out << "\n";
+  return 0;
+}
+
 int CorpusCommand(const CommandArgs& args) {
+  if (!args.empty() && args[0] == "synthesize") {
+    return SynthesizeCorpus(CommandArgs(args.begin() + 1, args.end()));
+  }
   if (args.empty() || args[0] != "generate") {
-    std::cerr << "usage: murmur corpus generate --from DIR --rows N --seed S --out FILE.csv\n";
+    std::cerr << "usage: murmur corpus generate --from DIR --rows N --seed S --out FILE.csv\n"
+                 "       murmur corpus synthesize --rows N [--seed S] --out DIR\n";
     return 2;
   }
   FlagParser flags("murmur corpus generate");

@@ -19,6 +19,7 @@
 #include "client/command_util.h"
 #include "client/job_format.h"
 #include "client/local_binaries.h"
+#include "client/training_curve.h"
 #include "proto/coordinator.grpc.pb.h"
 
 namespace murmur::client {
@@ -65,6 +66,9 @@ int TrainCommand(const CommandArgs& args) {
   flags.Bool("bf16", &bf16, "bf16 autocast");
   flags.Bool("skip-eval", &skip_eval, "no evaluation at epoch ends");
   flags.String("out", &out, "run directory (default run/train-<time>)");
+  std::vector<std::string> publish_to;
+  flags.Repeated("publish-to", &publish_to,
+                 "serving replica (host:port) that receives each new best checkpoint");
   if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
   if (workers < 1) {
     std::cerr << "murmur train: --local-workers must be at least 1\n";
@@ -108,9 +112,13 @@ int TrainCommand(const CommandArgs& args) {
   sigaction(SIGTERM, &action, nullptr);
 
   std::remove((out + "/port").c_str());
-  auto coordinator = Subprocess::Start(
-      {binaries->coordinator, "--spec", spec_path, "--journal-dir", out, "--port", "0"},
-      out + "/logs/coordinator.log");
+  std::vector<std::string> coordinator_args = {binaries->coordinator, "--spec", spec_path,
+                                               "--journal-dir", out, "--port", "0"};
+  for (const std::string& target : publish_to) {
+    coordinator_args.push_back("--publish-to");
+    coordinator_args.push_back(target);
+  }
+  auto coordinator = Subprocess::Start(coordinator_args, out + "/logs/coordinator.log");
   if (!coordinator.ok()) {
     std::cerr << "murmur train: " << coordinator.status().message() << "\n";
     return 1;
@@ -143,6 +151,10 @@ int TrainCommand(const CommandArgs& args) {
       grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
   auto last_print = std::chrono::steady_clock::now();
   int failures = 0;
+  // Metrics for the run directory: one JSON line per poll, and the curve at the end.
+  std::string metrics;
+  std::vector<CurvePoint> loss_curve;
+  int64_t last_step = -1;
   while (!interrupted) {
     bool running = false;
     for (auto& child : children) {
@@ -156,6 +168,15 @@ int TrainCommand(const CommandArgs& args) {
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
       if (control->GetStatus(&context, v1::GetStatusRequest(), &status).ok()) {
         std::cout << FormatProgress(status) << std::endl;
+        if (status.global_step() > last_step && status.global_step() > 0) {
+          last_step = status.global_step();
+          loss_curve.push_back({static_cast<double>(status.global_step()), status.loss()});
+          absl::StrAppend(&metrics, absl::StrFormat(
+              "{\"step\": %d, \"epoch\": %d, \"loss\": %.6f, \"samples_per_s\": %.2f, "
+              "\"workers\": %d}\n", status.global_step(), status.epoch(), status.loss(),
+              status.samples_per_second(), status.workers_size()));
+          WriteFileAtomically(out + "/metrics.jsonl", metrics).IgnoreError();
+        }
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -170,7 +191,18 @@ int TrainCommand(const CommandArgs& args) {
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     control->GetStatus(&context, v1::GetStatusRequest(), &final_status);
   }
-  (*coordinator)->Stop();
+  // Stopping the coordinator lets it publish the best checkpoint one last time; give it time.
+  (*coordinator)->Stop(std::chrono::minutes(5));
+  std::vector<CurvePoint> accuracy_curve;
+  for (const auto& eval : final_status.evaluations()) {
+    accuracy_curve.push_back({static_cast<double>(eval.global_step()), eval.accuracy()});
+    absl::StrAppend(&metrics, absl::StrFormat(
+        "{\"evaluation\": true, \"epoch\": %d, \"step\": %d, \"accuracy\": %.6f, "
+        "\"loss\": %.6f}\n", eval.epoch(), eval.global_step(), eval.accuracy(), eval.loss()));
+  }
+  WriteFileAtomically(out + "/metrics.jsonl", metrics).IgnoreError();
+  WriteFileAtomically(out + "/training_curve.svg", TrainingCurveSvg(loss_curve, accuracy_curve))
+      .IgnoreError();
   if (interrupted) {
     std::cerr << "murmur train: interrupted; every process stopped\n";
     return 130;

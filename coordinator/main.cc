@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   flags.String("host", &options.bind_host, "address to listen on");
   flags.String("serving-token-file", &serving_token_file,
                "file holding the serving repository API's bearer token (for Publish)");
+  flags.Repeated("publish-to", &options.publish_targets,
+                 "serving replica (host:port) that receives each new best checkpoint");
   flags.Int("metrics-port", &options.metrics_port,
             "Prometheus /metrics port (0: pick one; -1: off)");
   auto parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));

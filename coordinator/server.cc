@@ -56,7 +56,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(Opt
 
   server->worker_service_ =
       std::make_unique<WorkerCoordinationService>(server->job_.get(), &server->store_);
-  server->control_service_ = std::make_unique<JobControlService>(server->job_.get(), opts.serving_token);
+  Publisher::Options publisher_options;
+  publisher_options.auto_targets = opts.publish_targets;
+  publisher_options.token = opts.serving_token;
+  publisher_options.run_background = opts.run_background_loop;
+  server->publisher_ = std::make_unique<Publisher>(server->job_.get(), publisher_options);
+  server->control_service_ =
+      std::make_unique<JobControlService>(server->job_.get(), server->publisher_.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(opts.bind_host, ":", opts.port),
                            grpc::InsecureServerCredentials(), &server->port_);
@@ -102,10 +108,14 @@ void CoordinatorServer::Shutdown() {
   store_.Shutdown();
   stop_loop_.Notify();
   if (loop_.joinable()) loop_.join();
+  // The best checkpoint may have arrived after the publisher's last look: publish it before
+  // going away, so a finished job always leaves serving on its best model.
+  if (publisher_ != nullptr) publisher_->PollOnce();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
   metrics_.reset();
+  publisher_.reset();
   done_.Notify();
 }
 

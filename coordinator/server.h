@@ -53,6 +53,8 @@ class CoordinatorServer {
     std::optional<absl::Duration> rendezvous_poll;
     // Bearer token for the serving tier's repository API when publishing. Default none.
     std::string serving_token;
+    // Serving replicas that receive every new best checkpoint automatically. Default none.
+    std::vector<std::string> publish_targets;
     // Ingest threads (0: all cores). Default 0.
     int ingest_threads = 0;
   };
@@ -82,6 +84,7 @@ class CoordinatorServer {
   KeyValueStore store_;
   std::unique_ptr<Job> job_;
   std::unique_ptr<WorkerCoordinationService> worker_service_;
+  std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<JobControlService> control_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsServer> metrics_;

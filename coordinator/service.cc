@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/serving_client.h"
 #include "coordinator/grpc_status.h"
 
 namespace murmur::coordinator {
@@ -174,32 +173,11 @@ grpc::Status JobControlService::DrainWorker(grpc::ServerContext*,
 
 grpc::Status JobControlService::Publish(grpc::ServerContext*, const v1::PublishRequest* request,
                                         v1::PublishResponse* response) {
-  if (request->target().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("publish: target (host:port) is required"));
-  }
-  std::string checkpoint = request->checkpoint();
-  if (checkpoint.empty()) {
-    auto best = job_->BestCheckpoint();
-    if (!best.ok()) return ToGrpcStatus(best.status());
-    checkpoint = best->path();
-  }
-  client::ServingClient::Options options;
-  options.targets = {request->target()};
-  options.token = serving_token_;
-  // A checkpoint is hundreds of MB: give the upload time (each attempt).
-  options.timeout = absl::Minutes(10);
-  auto serving = client::ServingClient::Create(options);
-  if (!serving.ok()) return ToGrpcStatus(serving.status());
-  const std::string model = request->model_name().empty() ? "sentiment" : request->model_name();
-  auto pushed = (*serving)->Push(checkpoint, model);
-  if (!pushed.ok()) {
-    return ToGrpcStatus(absl::Status(
-        pushed.status().code(), absl::StrCat("publish: pushing ", checkpoint, " to ",
-                                             request->target(), ": ", pushed.status().message())));
-  }
-  job_->RecordPublished(checkpoint, request->target(), pushed->version());
-  response->set_checkpoint(checkpoint);
-  response->set_version(pushed->version());
+  auto published =
+      publisher_->Publish(request->checkpoint(), request->target(), request->model_name());
+  if (!published.ok()) return ToGrpcStatus(published.status());
+  response->set_checkpoint(published->first);
+  response->set_version(published->second);
   return grpc::Status::OK;
 }
 

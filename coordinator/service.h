@@ -6,8 +6,7 @@
 // server gives each call its own thread from its pool. Every wait polls the call's cancellation
 // and ends when the Job shuts down, so Server::Shutdown never hangs on them.
 //
-// Publish pushes a checkpoint directory with client/serving_client.h (the serving tier's own
-// client), then records it on the checkpoint.
+// Publish hands over to the Publisher (publisher.h).
 //
 // Borrow the Job and the store, which must outlive the services. Thread-safe.
 #ifndef MURMUR_COORDINATOR_SERVICE_H_
@@ -16,6 +15,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "coordinator/job.h"
+#include "coordinator/publisher.h"
 #include "coordinator/kv_store.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -59,9 +59,8 @@ class WorkerCoordinationService final : public v1::WorkerCoordination::Service {
 
 class JobControlService final : public v1::JobControl::Service {
  public:
-  // `serving_token`: bearer token for the serving tier's repository API ("" for none).
-  JobControlService(Job* job, std::string serving_token)
-      : job_(job), serving_token_(std::move(serving_token)) {}
+  // Borrows the publisher, which must outlive the service.
+  JobControlService(Job* job, Publisher* publisher) : job_(job), publisher_(publisher) {}
 
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
                          v1::JobStatus* response) override;
@@ -77,7 +76,7 @@ class JobControlService final : public v1::JobControl::Service {
 
  private:
   Job* const job_;
-  const std::string serving_token_;
+  Publisher* const publisher_;
 };
 
 }  // namespace murmur::coordinator

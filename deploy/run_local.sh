@@ -1,27 +1,94 @@
 #!/usr/bin/env bash
-# The main job on one machine. Today: the data pipeline end to end on the real tweets (vocabulary
-# training, tokenization); the training cluster and serving tier replace this as they land.
-# Installs what is missing and builds first. Output goes to ./run/<timestamp>/.
+# The main job on one machine: a coordinator, two workers and a serving replica as separate
+# processes on 127.0.0.1. Trains the small preset on the real Sentiment140 tweets (or
+# $MURMUR_DATA), shows progress, evaluates every epoch, publishes the best checkpoint to the
+# serving replica over gRPC (which hot-swaps to it), then classifies example tweets through the
+# gRPC client. Installs what is missing and builds first. Everything lands in run/<time>/:
+# logs of every process, checkpoints, metrics.jsonl and training_curve.svg.
+#
+#   deploy/run_local.sh [--epochs N] [--workers N] [--max-steps N] [--preset NAME]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+epochs=2
+workers=2
+max_steps=0
+preset=small
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --epochs) epochs="$2"; shift 2 ;;
+    --workers) workers="$2"; shift 2 ;;
+    --max-steps) max_steps="$2"; shift 2 ;;
+    --preset) preset="$2"; shift 2 ;;
+    *) echo "usage: deploy/run_local.sh [--epochs N] [--workers N] [--max-steps N] [--preset NAME]" >&2; exit 2 ;;
+  esac
+done
+
 deploy/setup.sh
+bazel build //client:murmur //serving:murmur-serve
+murmur="$PWD/bazel-bin/client/murmur"
+serve="$PWD/bazel-bin/serving/murmur-serve"
 
-data="${MURMUR_DATA:-$(cd .. && pwd)/shared/data/sentiment140_text_100k}"
-vocab="$(cd .. && pwd)/shared/data/distilbert-base-uncased/vocab.txt"
-run_dir="run/$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$run_dir"
+run_dir="$PWD/run/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$run_dir/logs" "$run_dir/models"
+shared="$(cd .. && pwd)/shared/data"
 
-bazel build -c opt //client:murmur
-murmur=bazel-bin/client/murmur
+# The corpus: the real tweets beside the checkout, else $MURMUR_DATA, else a generated one.
+if [ -n "${MURMUR_DATA:-}" ]; then
+  data="$MURMUR_DATA"
+elif [ -d "$shared/sentiment140_text_100k" ]; then
+  data="$shared/sentiment140_text_100k"
+else
+  echo "WARNING: no Sentiment140 data found (../shared/data or MURMUR_DATA): training on a small" >&2
+  echo "WARNING: generated corpus; the model will not be a useful sentiment classifier." >&2
+  echo "WARNING: deploy/get_sentiment140.sh fetches the official corpus where a network exists." >&2
+  data="$run_dir/generated"
+  "$murmur" corpus synthesize --rows 20000 --out "$data" > "$run_dir/logs/corpus.log"
+fi
 
-if [ ! -d "$data" ]; then
-  echo "run_local: no corpus at $data (set MURMUR_DATA to a directory with negative.txt/positive.txt)" >&2
+# A WordPiece vocabulary trained on the corpus itself (8,000 tokens: a small embedding table
+# trains faster from scratch than the 30,522-token one).
+vocab="$run_dir/vocab.txt"
+if [ -d "$data" ]; then
+  "$murmur" vocab build --corpus "$data/negative.txt" --corpus "$data/positive.txt" \
+    --size 8000 --out "$vocab"
+elif [ -f "$shared/distilbert-base-uncased/vocab.txt" ]; then
+  cp "$shared/distilbert-base-uncased/vocab.txt" "$vocab"
+else
+  echo "run_local: a CSV corpus needs a vocabulary: put distilbert's vocab.txt in ../shared/data" >&2
   exit 1
 fi
-echo "== training an 8,000-token WordPiece vocabulary on $data"
-"$murmur" vocab build --corpus "$data/negative.txt" --corpus "$data/positive.txt" --size 8000 \
-  --out "$run_dir/vocab.txt"
-echo "== tokenizing example tweets with the distilbert-base-uncased vocabulary"
-printf '%s\n' "I love this new phone, best day ever!" "@user ugh my flight got cancelled :(" |
-  tee "$run_dir/examples.txt" | "$murmur" tokenize --vocab "$vocab" --max-len 32
-echo "== done: $run_dir"
+
+serve_pid=""
+cleanup() {
+  if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
+    kill -TERM "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'echo "run_local: interrupted"; exit 130' INT TERM
+
+"$serve" --model-repository "$run_dir/models" --port 0 --port-file "$run_dir/serve.port" \
+  --bf16 --max-queue-delay-us 2000 > "$run_dir/logs/serving.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 300); do
+  [ -s "$run_dir/serve.port" ] && break
+  kill -0 "$serve_pid" 2>/dev/null || { echo "murmur-serve failed: see $run_dir/logs/serving.log" >&2; exit 1; }
+  sleep 0.1
+done
+serve_target="127.0.0.1:$(tr -d '[:space:]' < "$run_dir/serve.port")"
+echo "== serving replica on $serve_target (no model yet)"
+
+echo "== training: $workers workers, preset $preset, $epochs epochs on $data"
+"$murmur" train --data "$data" --vocab "$vocab" --preset "$preset" --local-workers "$workers" \
+  --batch-per-worker 64 --epochs "$epochs" --max-steps "$max_steps" --max-len 64 --bf16 \
+  --lr 1e-3 --out "$run_dir/train" --publish-to "$serve_target"
+
+echo "== classifying example tweets through the gRPC client ($serve_target)"
+"$murmur" classify --target "$serve_target" \
+  "I love this new phone, best day ever!" \
+  "ugh my flight got cancelled again, worst airline" \
+  "just finished my exams, going to the beach with friends :)" \
+  "my dog is sick and I can't stop crying" \
+  "the new album is out and it's amazing"
+echo "== done: $run_dir (logs/, train/checkpoints/, train/metrics.jsonl, train/training_curve.svg)"

@@ -7,12 +7,15 @@
 //
 // Speed: sequences are *packed* (Batch): the linear layers, which are ~95% of the FLOPs, run on
 // the real tokens only, without padding; only the attention score/context products see a
-// padded [batch, heads, max_len, max_len] layout, built with one gather per layer. Sorting by
-// length before batching (Classifier does) keeps that padding small.
+// padded head-major [batch, heads, max_len, ...] layout, reached with one gather per direction
+// and layer (AttentionLayout; its backward is a gather too). q, k, v are one fused GEMM.
+// Sorting by length before batching (Classifier does) keeps the attention padding small.
+// Dropout is FastDropout (dropout.h): same distribution, a much cheaper mask on CPU.
 //
 // Precision: fp32 weights by default. Training uses bf16 autocast with fp32 master weights
-// (AutocastBf16 below); bf16 inference converts the Linear weights once (SetLinearDtype) and runs
-// under AutocastBf16, which is several times faster on AMX CPUs. Logits are always fp32.
+// (AutocastBf16 below): products in bf16, LayerNorm, softmax and the residual stream in fp32.
+// bf16 inference converts the Linear weights once (SetLinearDtype) and runs under
+// AutocastBf16, several times faster on AMX CPUs. Logits are always fp32.
 //
 // Thread-safety: a module in eval() mode may run Forward from many threads at once (it reads
 // parameters only); training and parameter changes need exclusive access. Ownership: the usual

@@ -1,13 +1,16 @@
 // model_bench: throughput of murmur's DistilBERT on this machine, against the machine's own
 // matrix-multiply ceiling measured in the same run.
 //
-//   bazel run -c opt //model:model_bench -- [--threads N] [--iters N] [--quick]
+//   bazel run //model:model_bench -- [--threads N] [--iters N] [--quick] [--train-batch N]
+//   (MURMUR_SHARED_DATA must point at ../shared/data; threads default to the core count)
 //
 // Inference: base preset, batches of real Sentiment140 tweets (tokenized with the real vocab,
 // taken in random order, so each batch has real length variation), batch 1/8/32/64, fp32 and
-// bf16 (weights converted). Training: forward + backward + AdamW step with bf16 autocast (and
-// fp32), base and small presets, with FusedAdamW (or --torch-adamw). FLOP counts are the useful ones (model_io.h's ForwardFlops over
-// the real tokens; backward = 2x forward); medians over the iterations.
+// bf16 (Linear weights in bf16 + autocast), steady state (one untimed pass over the same
+// batches first). Training: forward + backward + AdamW step, bf16 autocast with fp32 master
+// weights and fp32, small and base presets, FusedAdamW (or --torch-adamw). FLOP counts are the
+// useful ones (config.h ForwardFlops over the real tokens; backward = 2x forward); times are
+// medians; the ceiling is the best torch::mm median seen during the run (class Ceiling).
 #include <malloc.h>
 
 #include <algorithm>
@@ -167,9 +170,9 @@ void Inference(const std::vector<std::vector<int32_t>>& tweets, Ceiling& ceiling
       std::printf("  %s\n", text);
       std::fflush(stdout);
       rows->push_back({text, Median(rates), bf16});
-      ceiling.Probe(3);
     }
   }
+  ceiling.Probe(3);  // here: outside the autocast scope
 }
 
 void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string& preset,

@@ -57,6 +57,9 @@ int Run(int argc, char** argv) {
   flags.Int("max-text-bytes", &options.limits.max_text_bytes, "bytes per text");
   flags.Int("max-message-bytes", &options.max_receive_message_bytes,
             "largest request message");
+  std::string port_file;
+  flags.String("port-file", &port_file,
+               "write the gRPC port here once listening (for launchers using --port 0)");
   flags.Int("shutdown-grace-s", &shutdown_grace_s,
             "seconds requests in flight get on SIGTERM");
   absl::Status parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
@@ -111,6 +114,14 @@ int Run(int argc, char** argv) {
   if (!server.ok()) {
     std::cerr << "murmur-serve: " << server.status() << "\n";
     return 1;
+  }
+  if (!port_file.empty()) {
+    absl::Status written =
+        murmur::WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"));
+    if (!written.ok()) {
+      std::cerr << "murmur-serve: " << written.message() << "\n";
+      return 1;
+    }
   }
   int signal = 0;
   sigwait(&signals, &signal);

@@ -1,0 +1,72 @@
+#include "coordinator/publisher.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "client/serving_client.h"
+
+namespace murmur::coordinator {
+
+Publisher::Publisher(Job* job, Options options)
+    : job_(job), options_(std::move(options)), published_(options_.auto_targets.size()) {
+  if (options_.run_background && !options_.auto_targets.empty()) {
+    thread_ = std::thread([this] {
+      while (!stop_.WaitForNotificationWithTimeout(options_.poll_interval)) PollOnce();
+    });
+  }
+}
+
+Publisher::~Publisher() {
+  stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::StatusOr<std::pair<std::string, int64_t>> Publisher::Publish(const std::string& checkpoint,
+                                                                   const std::string& target,
+                                                                   const std::string& model) {
+  if (target.empty()) return absl::InvalidArgumentError("publish: target (host:port) is required");
+  std::string path = checkpoint;
+  if (path.empty()) {
+    auto best = job_->BestCheckpoint();
+    if (!best.ok()) return best.status();
+    path = best->path();
+  }
+  client::ServingClient::Options client_options;
+  client_options.targets = {target};
+  client_options.token = options_.token;
+  // A checkpoint is hundreds of MB: give the upload time (each attempt).
+  client_options.timeout = absl::Minutes(10);
+  auto serving = client::ServingClient::Create(client_options);
+  if (!serving.ok()) return serving.status();
+  auto pushed = (*serving)->Push(path, model.empty() ? options_.model_name : model);
+  if (!pushed.ok()) {
+    return absl::Status(pushed.status().code(),
+                        absl::StrCat("publish: pushing ", path, " to ", target, ": ",
+                                     pushed.status().message()));
+  }
+  job_->RecordPublished(path, target, pushed->version());
+  return std::make_pair(path, pushed->version());
+}
+
+void Publisher::PollOnce() {
+  auto best = job_->BestCheckpoint();
+  if (!best.ok()) return;  // nothing to publish yet
+  for (size_t i = 0; i < options_.auto_targets.size(); ++i) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (published_[i] == best->path()) continue;
+    }
+    auto published = Publish(best->path(), options_.auto_targets[i], "");
+    if (published.ok()) {
+      absl::MutexLock lock(&mu_);
+      published_[i] = best->path();
+      std::fprintf(stderr, "published %s to %s as version %lld\n", best->path().c_str(),
+                   options_.auto_targets[i].c_str(), static_cast<long long>(published->second));
+    } else {
+      // Serving may be starting or restarting: the next poll tries again.
+      std::fprintf(stderr, "%s\n", std::string(published.status().message()).c_str());
+    }
+  }
+}
+
+}  // namespace murmur::coordinator

@@ -1,0 +1,61 @@
+// Publishes checkpoints to serving replicas over gRPC (the serving tier's chunked, sha256-checked
+// push; no shared filesystem): on an operator's request (JobControl.Publish) and, when targets
+// are configured, automatically each time the job's best checkpoint changes — so serving always
+// answers with the best model trained so far.
+//
+// Borrows the Job (must outlive it). Thread-safe; PollOnce is what the background thread runs,
+// so tests can drive it by hand.
+#ifndef MURMUR_COORDINATOR_PUBLISHER_H_
+#define MURMUR_COORDINATOR_PUBLISHER_H_
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "coordinator/job.h"
+
+namespace murmur::coordinator {
+
+class Publisher {
+ public:
+  struct Options {
+    // Serving replicas (host:port) that receive every new best checkpoint. Default none.
+    std::vector<std::string> auto_targets;
+    // Bearer token of the serving repository API. Default none.
+    std::string token;
+    // Model name in the serving repository. Default "sentiment".
+    std::string model_name = "sentiment";
+    // How often to look for a new best checkpoint. Default 1 s.
+    absl::Duration poll_interval = absl::Seconds(1);
+    // Run PollOnce on a background thread (only with auto_targets). Default true.
+    bool run_background = true;
+  };
+
+  Publisher(Job* job, Options options);
+  ~Publisher();
+
+  // Pushes `checkpoint` (empty: the best so far) to `target` as a new version of `model`
+  // ("" for the default). Returns the checkpoint path and the serving version.
+  absl::StatusOr<std::pair<std::string, int64_t>> Publish(const std::string& checkpoint,
+                                                          const std::string& target,
+                                                          const std::string& model);
+  // Publishes the best checkpoint to every auto target that has not received it yet.
+  void PollOnce();
+
+ private:
+  Job* const job_;
+  const Options options_;
+  absl::Mutex mu_;
+  // Per auto target: the checkpoint it last received.
+  std::vector<std::string> published_ ABSL_GUARDED_BY(mu_);
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace murmur::coordinator
+
+#endif  // MURMUR_COORDINATOR_PUBLISHER_H_
