@@ -7,15 +7,10 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "base/grpc_status.h"
 #include "base/sha256.h"
 
 namespace murmur::client {
-
-absl::Status FromGrpcStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
 
 absl::StatusOr<std::unique_ptr<ServingClient>> ServingClient::Create(Options options) {
   if (options.targets.empty()) return absl::InvalidArgumentError("at least one target needed");

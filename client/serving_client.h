@@ -23,8 +23,6 @@
 
 namespace murmur::client {
 
-// grpc::Status -> absl::Status (the client-side mirror of serving/grpc_status.h).
-absl::Status FromGrpcStatus(const grpc::Status& status);
 
 class ServingClient {
  public:

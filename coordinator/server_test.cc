@@ -21,7 +21,7 @@
 #include "base/file.h"
 #include "base/test_util.h"
 #include "coordinator/clock.h"
-#include "coordinator/grpc_status.h"
+#include "base/grpc_status.h"
 #include "coordinator/ledger.h"
 #include "coordinator/service.h"
 #include "proto/coordinator.grpc.pb.h"

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "coordinator/grpc_status.h"
+#include "base/grpc_status.h"
 
 namespace murmur::coordinator {
 namespace {

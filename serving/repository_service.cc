@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "serving/grpc_status.h"
+#include "base/grpc_status.h"
 #include "serving/rpc_call.h"
 
 namespace murmur::serving {

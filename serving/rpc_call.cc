@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "serving/grpc_status.h"
+#include "base/grpc_status.h"
 
 namespace murmur::serving {
 

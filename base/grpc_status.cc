@@ -1,12 +1,11 @@
-#include "coordinator/grpc_status.h"
+#include "base/grpc_status.h"
 
 #include <string>
 
-namespace murmur::coordinator {
+namespace murmur {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  // absl::StatusCode and grpc::StatusCode share the canonical code numbers.
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
 }
@@ -17,4 +16,4 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
-}  // namespace murmur::coordinator
+}  // namespace murmur
