@@ -8,11 +8,9 @@
 // taken in random order, so each batch has real length variation), batch 1/8/32/64, fp32 and
 // bf16 (Linear weights in bf16 + autocast), steady state (one untimed pass over the same
 // batches first). Training: forward + backward + AdamW step, bf16 autocast with fp32 master
-// weights and fp32, small and base presets, FusedAdamW (or --torch-adamw). FLOP counts are the
+// weights and fp32, small and base presets, the trainer's single-pass AdamW (or --torch-adamw). FLOP counts are the
 // useful ones (config.h ForwardFlops over the real tokens; backward = 2x forward); times are
 // medians; the ceiling is the best torch::mm median seen during the run (class Ceiling).
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -31,7 +29,7 @@
 #include "base/flags.h"
 #include "model/config.h"
 #include "model/distilbert.h"
-#include "model/fused_adamw.h"
+#include "worker/optimizer.h"
 #include "text/tokenizer.h"
 
 namespace murmur::model {
@@ -184,10 +182,15 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
   DistilBertForSequenceClassification model(config);
   model->train();
   std::vector<torch::Tensor> params;
-  for (const torch::Tensor& p : model->parameters()) {
-    if (p.requires_grad()) params.push_back(p);
+  worker::NamedTensors named;
+  for (const auto& item : model->named_parameters()) {
+    if (item.value().requires_grad()) {
+      params.push_back(item.value());
+      named.emplace_back(item.key(), item.value());
+    }
   }
-  FusedAdamW fused(params, {.lr = 5e-5, .weight_decay = 0.01});
+  // The trainer's optimizer (worker/optimizer.h): single-pass AdamW, HF Trainer's decay rule.
+  worker::AdamW fused(named, worker::AdamWOptions());
   torch::optim::AdamW reference(params, torch::optim::AdamWOptions(5e-5).weight_decay(0.01));
   size_t next = 0;
   std::vector<double> times, rates;
@@ -204,7 +207,7 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
     if (torch_adamw) {
       reference.zero_grad();
     } else {
-      fused.ZeroGrad();
+      for (torch::Tensor& p : params) p.mutable_grad() = torch::Tensor();
     }
     torch::Tensor loss;
     if (bf16) {
@@ -218,9 +221,8 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
     double t_backward = Seconds(start);
     if (torch_adamw) {
       reference.step();
-    } else if (absl::Status status = fused.Step(); !status.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
-      std::exit(1);
+    } else {
+      fused.Step(5e-5);
     }
     double t = Seconds(start);
     if (std::getenv("MODEL_BENCH_BREAKDOWN")) {
@@ -249,7 +251,6 @@ int Main(int argc, char** argv) {
   bool quick = false;
   bool skip_inference = false, skip_training = false, torch_adamw = false;
   int train_batch = 32;
-  bool no_mallopt = false;
   const char* env = std::getenv("MURMUR_SHARED_DATA");
   std::string data = env ? env : "../shared/data";
   flags.Int("threads", &threads, "intra-op threads");
@@ -257,9 +258,8 @@ int Main(int argc, char** argv) {
   flags.Bool("quick", &quick, "fewer iterations");
   flags.Bool("skip-inference", &skip_inference, "training only");
   flags.Bool("skip-training", &skip_training, "inference only");
-  flags.Bool("torch-adamw", &torch_adamw, "train with torch::optim::AdamW instead of FusedAdamW");
+  flags.Bool("torch-adamw", &torch_adamw, "train with torch::optim::AdamW instead of the trainer's AdamW");
   flags.Int("train-batch", &train_batch, "training batch size");
-  flags.Bool("no-mallopt", &no_mallopt, "keep glibc's default mmap threshold");
   flags.String("data", &data, "shared data directory (default $MURMUR_SHARED_DATA)");
   absl::Status status = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
   if (flags.help_requested()) {
@@ -272,14 +272,6 @@ int Main(int argc, char** argv) {
   }
   if (quick) iters = 5;
   torch::set_num_threads(threads);
-  // glibc serves blocks above 32 MB with fresh mmaps, so the 94 MB word-embedding gradient
-  // that every backward allocates page-faults in anew each step (~40 ms on DistilBERT-base).
-  // Serving everything from the heap and never trimming it keeps that memory mapped. A training
-  // process (worker main) wants the same two settings.
-  if (!no_mallopt) {
-    mallopt(M_MMAP_MAX, 0);
-    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
-  }
   std::printf("model_bench: %d intra-op threads, %d iterations, medians\n", threads, iters);
   std::vector<std::vector<int32_t>> tweets = LoadTweets(data, 20000);
   double mean = 0;

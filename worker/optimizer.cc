@@ -1,6 +1,9 @@
 #include "worker/optimizer.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 
@@ -32,6 +35,18 @@ AdamW::AdamW(NamedTensors parameters, AdamWOptions options)
   }
 }
 
+namespace {
+
+// The single-pass update applies to the usual case: contiguous fp32 CPU tensors.
+bool FusedPathApplies(const at::Tensor& parameter, const at::Tensor& grad) {
+  for (const at::Tensor* t : {&parameter, &grad}) {
+    if (t->scalar_type() != at::kFloat || !t->is_contiguous() || !t->is_cpu()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void AdamW::Step(double lr) {
   at::NoGradGuard no_grad;
   const int64_t step = step_.item<int64_t>() + 1;
@@ -43,9 +58,33 @@ void AdamW::Step(double lr) {
   for (Slot& slot : slots_) {
     const at::Tensor& grad = slot.parameter.grad();
     if (!grad.defined()) continue;
-    if (slot.decay && options_.weight_decay != 0) {
-      slot.parameter.mul_(1.0 - lr * options_.weight_decay);
+    const double decay = slot.decay ? 1.0 - lr * options_.weight_decay : 1.0;
+    if (FusedPathApplies(slot.parameter, grad)) {
+      // One pass over parameter, gradient and moments: the tensor-op version below reads and
+      // writes each of them several times, which costs ~0.4 s a step on the base preset.
+      const float beta1 = static_cast<float>(options_.beta1);
+      const float beta2 = static_cast<float>(options_.beta2);
+      const float eps = static_cast<float>(options_.eps);
+      const float decay_f = static_cast<float>(decay);
+      const float step_size_f = static_cast<float>(step_size);
+      const float inv_sqrt_bc2 = static_cast<float>(1.0 / sqrt_bias_correction2);
+      float* p = slot.parameter.data_ptr<float>();
+      const float* g = grad.data_ptr<float>();
+      float* m = slot.exp_avg.data_ptr<float>();
+      float* v = slot.exp_avg_sq.data_ptr<float>();
+      at::parallel_for(0, slot.parameter.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+        for (int64_t j = begin; j < end; ++j) {
+          const float gj = g[j];
+          const float mj = m[j] * beta1 + (1.0f - beta1) * gj;
+          const float vj = v[j] * beta2 + (1.0f - beta2) * gj * gj;
+          m[j] = mj;
+          v[j] = vj;
+          p[j] = p[j] * decay_f - step_size_f * mj / (std::sqrt(vj) * inv_sqrt_bc2 + eps);
+        }
+      });
+      continue;
     }
+    if (decay != 1.0) slot.parameter.mul_(decay);
     slot.exp_avg.mul_(options_.beta1).add_(grad, 1.0 - options_.beta1);
     slot.exp_avg_sq.mul_(options_.beta2).addcmul_(grad, grad, 1.0 - options_.beta2);
     at::Tensor denom = (slot.exp_avg_sq.sqrt() / sqrt_bias_correction2).add_(options_.eps);

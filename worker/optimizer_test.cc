@@ -54,6 +54,27 @@ TEST(OptimizerTest, AdamWMatchesTheFormula) {
   EXPECT_EQ(adamw.steps_taken(), 2);
 }
 
+// The single-pass fp32 update agrees with the tensor-op update (run in fp64) to float rounding.
+TEST(OptimizerTest, FusedFloatPathMatchesTensorOps) {
+  at::manual_seed(3);
+  at::Tensor w32 = at::randn({1000});
+  at::Tensor w64 = w32.to(at::kDouble);
+  const at::Tensor initial = w64.clone();
+  AdamWOptions options;
+  options.weight_decay = 0.05;
+  AdamW fused({{"layer.weight", w32}}, options);
+  AdamW reference({{"layer.weight", w64}}, options);
+  for (int step = 0; step < 5; ++step) {
+    at::Tensor g = at::randn({1000});
+    w32.mutable_grad() = g;
+    w64.mutable_grad() = g.to(at::kDouble);
+    fused.Step(1e-2);
+    reference.Step(1e-2);
+  }
+  EXPECT_LT((w32.to(at::kDouble) - w64).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((w64 - initial).abs().max().item<double>(), 1e-3);  // the update did something
+}
+
 TEST(OptimizerTest, StateRoundTripsAndRejectsMismatch) {
   at::Tensor w = at::ones({3});
   AdamW a({{"w", w}}, AdamWOptions());

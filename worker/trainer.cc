@@ -170,9 +170,9 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     // Dropout depends on (seed, step, rank) only: resumable without saving RNG state.
     torch::manual_seed(impl.options.seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL +
                        static_cast<uint64_t>(communicator.rank()));
-    for (auto& [name, parameter] : impl.parameters) {
-      if (parameter.grad().defined()) parameter.mutable_grad().zero_();
-    }
+    // Drop the gradients rather than zeroing them: backward then stores its first gradient
+    // without a read-add-write pass.
+    for (auto& [name, parameter] : impl.parameters) parameter.mutable_grad() = at::Tensor();
     std::vector<std::vector<int32_t>> sequences;
     std::vector<int64_t> labels;
     std::vector<int64_t> step_ids;
