@@ -19,6 +19,11 @@ std::string TempDir();
 // the test log.
 int RunShell(const std::string& command);
 
+// `GET path HTTP/1.0` to 127.0.0.1:port over a plain socket; returns the whole response (status
+// line, headers, body), or "" when the connection failed. Reads for at most `timeout_seconds`,
+// so a server that never answers fails the test instead of hanging it.
+std::string HttpGet(int port, const std::string& path, double timeout_seconds = 10);
+
 }  // namespace murmur::testing
 
 #endif  // MURMUR_BASE_TEST_UTIL_H_

@@ -22,6 +22,8 @@ int CorpusCommand(const CommandArgs& args);
 // murmur ingest --data PATH --vocab FILE --cache FILE [--max-len N] [--validation-fraction F]
 //               [--seed S]
 int IngestCommand(const CommandArgs& args);
+// murmur split --data PATH --out DIR [--validation-fraction F] [--seed S]
+int SplitCommand(const CommandArgs& args);
 // murmur classify --target HOST:PORT [--target ...] [TEXT ...]  (texts on stdin otherwise)
 int ClassifyCommand(const CommandArgs& args);
 // murmur publish --target HOST:PORT --model DIR [--token-file F]

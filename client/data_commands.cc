@@ -3,13 +3,18 @@
 //   murmur ingest --data PATH --vocab FILE --cache FILE [--max-len 128]
 //                 [--validation-fraction 0.2] [--seed 42] [--include-neutral] [--threads N]
 //                 [--force]
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/file.h"
 #include "client/command_util.h"
 #include "data/corpus_generator.h"
+#include "data/cleaning.h"
 #include "data/ingest.h"
+#include "data/split.h"
 #include "data/synthetic_corpus.h"
 #include "text/tokenizer.h"
 
@@ -84,6 +89,50 @@ int CorpusCommand(const CommandArgs& args) {
       out, report->rows, report->negative_rows, report->positive_rows, report->bytes / 1e6,
       seconds, report->source_rows, report->duplicate_rows, report->conflict_rows,
       report->latin1_rows, report->quoted_rows);
+  return 0;
+}
+
+// murmur split --data PATH --out DIR: the cleaned corpus as DIR/train.tsv and
+// DIR/validation.tsv ("label<TAB>text"), split exactly as training splits it, so that baselines
+// (benchmarks) train and score on the same rows.
+int SplitCommand(const CommandArgs& args) {
+  FlagParser flags("murmur split");
+  std::string data_path, out;
+  data::SplitOptions split;
+  int64_t seed = static_cast<int64_t>(split.seed);
+  flags.String("data", &data_path, "Sentiment140 CSV or a directory with negative/positive.txt",
+               /*required=*/true);
+  flags.String("out", &out, "directory for train.tsv and validation.tsv", /*required=*/true);
+  flags.Double("validation-fraction", &split.validation_fraction, "share of rows in validation");
+  flags.Int("seed", &seed, "split seed");
+  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  split.seed = static_cast<uint64_t>(seed);
+  auto corpus = data::ReadCorpus(data_path);
+  if (!corpus.ok()) {
+    std::cerr << "murmur split: " << corpus.status().message() << "\n";
+    return 1;
+  }
+  const auto& examples = corpus->examples();
+  data::CleanResult cleaned = data::CleanExamples(examples);
+  std::vector<uint8_t> validation = data::SplitRows(examples, cleaned.kept, split);
+  std::string train_tsv, validation_tsv;
+  for (size_t i = 0; i < cleaned.kept.size(); ++i) {
+    const data::Example& example = examples[cleaned.kept[i]];
+    std::string text(example.text);
+    std::replace(text.begin(), text.end(), '\t', ' ');
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    absl::StrAppend(validation[i] ? &validation_tsv : &train_tsv,
+                    static_cast<int>(example.label), "\t", text, "\n");
+  }
+  absl::Status status = MakeDirectories(out);
+  if (status.ok()) status = WriteFileAtomically(out + "/train.tsv", train_tsv);
+  if (status.ok()) status = WriteFileAtomically(out + "/validation.tsv", validation_tsv);
+  if (!status.ok()) {
+    std::cerr << "murmur split: " << status.message() << "\n";
+    return 1;
+  }
+  std::cout << "train " << std::count(validation.begin(), validation.end(), 0) << " rows, validation "
+            << std::count(validation.begin(), validation.end(), 1) << " rows in " << out << "\n";
   return 0;
 }
 

@@ -26,6 +26,8 @@ constexpr Subcommand kSubcommands[] = {
      murmur::client::CorpusCommand},
     {"ingest", "read, clean, split and tokenize a corpus into a token cache",
      murmur::client::IngestCommand},
+    {"split", "write the cleaned corpus's train/validation split as TSV (for baselines)",
+     murmur::client::SplitCommand},
     {"classify", "classify texts with a murmur-serve server",
      murmur::client::ClassifyCommand},
     {"publish", "push a checkpoint directory to murmur-serve as a new version",

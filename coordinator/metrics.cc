@@ -2,6 +2,7 @@
 
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_type.h>
+#include <prometheus/text_serializer.h>
 
 #include <map>
 #include <utility>
@@ -71,19 +72,13 @@ std::vector<prometheus::MetricFamily> JobMetrics::Collect() const {
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(const Job* job,
                                                                      const std::string& bind_host,
                                                                      int port) {
-  std::unique_ptr<MetricsServer> server(new MetricsServer());
-  server->metrics_ = std::make_shared<JobMetrics>(job);
-  try {
-    server->exposer_ =
-        std::make_unique<prometheus::Exposer>(absl::StrCat(bind_host, ":", port));
-  } catch (const std::exception& error) {  // civetweb reports a busy port by throwing
-    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", bind_host, ":",
-                                               port, ": ", error.what()));
-  }
-  server->exposer_->RegisterCollectable(server->metrics_);
-  const std::vector<int> ports = server->exposer_->GetListeningPorts();
-  if (ports.empty()) return absl::UnavailableError("metrics: no listening port");
-  server->port_ = ports.front();
+  std::unique_ptr<MetricsServer> server(new MetricsServer(job));
+  const JobMetrics* metrics = &server->metrics_;
+  auto http = MetricsHttpServer::Create(bind_host, port, [metrics] {
+    return prometheus::TextSerializer().Serialize(metrics->Collect());
+  });
+  if (!http.ok()) return http.status();
+  server->http_ = *std::move(http);
   return server;
 }
 

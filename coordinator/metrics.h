@@ -6,7 +6,6 @@
 #define MURMUR_COORDINATOR_METRICS_H_
 
 #include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
 
 #include <memory>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/metrics_http_server.h"
 #include "coordinator/job.h"
 
 namespace murmur::coordinator {
@@ -27,20 +27,20 @@ class JobMetrics : public prometheus::Collectable {
   const Job* const job_;
 };
 
-// Serves GET /metrics on `bind_host:port` (port 0: pick one). Owns the exposer and the
-// collectable; stops serving when destroyed.
+// Serves GET /metrics on `bind_host:port` (port 0: pick one) through MetricsHttpServer. Owns
+// the collectable and the HTTP server; stops serving when destroyed. Borrows the Job, which must
+// outlive it. Thread-safe after Create (scrapes run on the HTTP server's thread).
 class MetricsServer {
  public:
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Create(const Job* job,
                                                                const std::string& bind_host,
                                                                int port);
-  int port() const { return port_; }
+  int port() const { return http_->port(); }
 
  private:
-  MetricsServer() = default;
-  std::shared_ptr<JobMetrics> metrics_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  int port_ = 0;
+  explicit MetricsServer(const Job* job) : metrics_(job) {}
+  JobMetrics metrics_;
+  std::unique_ptr<MetricsHttpServer> http_;  // destroyed first: it calls into metrics_
 };
 
 }  // namespace murmur::coordinator

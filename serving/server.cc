@@ -10,7 +10,6 @@
 #include "serving/inference_service.h"
 #include "serving/logging.h"
 #include "serving/metrics.h"
-#include "serving/metrics_http_server.h"
 #include "serving/repository_service.h"
 
 namespace murmur::serving {

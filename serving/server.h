@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/metrics_http_server.h"
 #include "serving/model_repository.h"
 #include "serving/servable.h"
 #include "serving/validation.h"
@@ -25,7 +26,6 @@ class Server;
 namespace murmur::serving {
 
 class ServingMetrics;
-class MetricsHttpServer;
 class ClassifyRunner;
 class ClassifyServiceImpl;
 class InferenceServiceImpl;

@@ -1,11 +1,7 @@
 // murmur-serve's APIs end to end over a real loopback port, with FakeServable models.
 #include "serving/server.h"
 
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -382,27 +378,6 @@ TEST_F(ServerTest, RepositoryApiNeedsTheBearerToken) {
   EXPECT_TRUE(Classify({"x"}, &response).ok());
 }
 
-// GET http://127.0.0.1:port/metrics over a plain socket.
-std::string Scrape(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    ::close(fd);
-    return "";
-  }
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  if (::write(fd, request.data(), request.size()) < 0) return "";
-  std::string body;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) body.append(buffer, n);
-  ::close(fd);
-  return body;
-}
-
 TEST_F(ServerTest, MetricsCountRequestsAndBatches) {
   Server::Options options;
   options.metrics_port = 0;
@@ -420,7 +395,7 @@ TEST_F(ServerTest, MetricsCountRequestsAndBatches) {
   EXPECT_NE(text.find("murmur_batch_size_count"), std::string::npos);
   EXPECT_NE(text.find("murmur_queue_depth 0"), std::string::npos);
   ASSERT_GT(server_->metrics_port(), 0);
-  const std::string scraped = Scrape(server_->metrics_port());
+  const std::string scraped = testing::HttpGet(server_->metrics_port(), "/metrics");
   EXPECT_NE(scraped.find("200 OK"), std::string::npos) << scraped;
   EXPECT_NE(scraped.find("murmur_requests_total"), std::string::npos);
 }

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <thread>
 
@@ -19,6 +20,29 @@ std::string Tail(const std::string& path, size_t bytes = 3000) {
   auto contents = ReadFile(path);
   if (!contents.ok()) return "(no log)";
   return contents->size() > bytes ? contents->substr(contents->size() - bytes) : *contents;
+}
+
+// Waits until `process` wrote a port number to `path` (a launcher's --port-file); fails when the
+// process exits first or after `timeout_seconds`.
+absl::StatusOr<int> WaitForPortFile(Subprocess& process, const std::string& path,
+                                    const std::string& log, double timeout_seconds) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto code = process.Poll()) {
+      return absl::InternalError(absl::StrCat(path, ": the process exited with ", *code, ":\n",
+                                              Tail(log)));
+    }
+    auto contents = ReadFile(path);
+    if (contents.ok()) {
+      std::string port(absl::StripAsciiWhitespace(*contents));
+      if (!port.empty() && std::all_of(port.begin(), port.end(), ::isdigit)) {
+        return std::stoi(port);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("no port in ", path, ":\n", Tail(log)));
 }
 
 }  // namespace
@@ -47,37 +71,26 @@ Cluster::Cluster(std::string name, const std::string& corpus_dir, const std::str
 Cluster::~Cluster() {
   for (auto& [name, worker] : workers_) worker->Stop(std::chrono::seconds(5));
   if (coordinator_) coordinator_->Stop(std::chrono::seconds(5));
+  if (serving_) serving_->Stop(std::chrono::seconds(5));
 }
 
-absl::Status Cluster::StartCoordinator() {
+absl::Status Cluster::StartCoordinator(const std::vector<std::string>& extra_flags) {
   std::remove((dir_ + "/port").c_str());
-  auto started = Subprocess::Start(
-      {"coordinator/murmur-coordinator", "--spec", spec_path_, "--journal-dir", dir_, "--port",
-       absl::StrCat(port_)},
-      dir_ + "/logs/coordinator.log");
+  std::vector<std::string> argv = {"coordinator/murmur-coordinator", "--spec", spec_path_,
+                                   "--journal-dir", dir_, "--port", absl::StrCat(port_)};
+  if (metrics_) argv.insert(argv.end(), {"--metrics-port", "0"});
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  auto started = Subprocess::Start(argv, dir_ + "/logs/coordinator.log");
   if (!started.ok()) return started.status();
   coordinator_ = *std::move(started);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (auto code = coordinator_->Poll()) {
-      return absl::InternalError(absl::StrCat("coordinator exited with ", *code, ":\n",
-                                              Tail(dir_ + "/logs/coordinator.log")));
-    }
-    auto contents = ReadFile(dir_ + "/port");
-    if (contents.ok()) {
-      // The file holds the port (a server listening on 127.0.0.1).
-      std::string port(absl::StripAsciiWhitespace(*contents));
-      if (!port.empty() && std::all_of(port.begin(), port.end(), ::isdigit)) {
-        port_ = std::stoi(port);
-        address_ = absl::StrCat("127.0.0.1:", port_);
-        control_ = v1::JobControl::NewStub(
-            grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
-        return absl::OkStatus();
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return absl::DeadlineExceededError("coordinator wrote no port file");
+  // The coordinator writes DIR/port once its server listens on 127.0.0.1.
+  auto port = WaitForPortFile(*coordinator_, dir_ + "/port", dir_ + "/logs/coordinator.log", 120);
+  if (!port.ok()) return port.status();
+  port_ = *port;
+  address_ = absl::StrCat("127.0.0.1:", port_);
+  control_ =
+      v1::JobControl::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  return absl::OkStatus();
 }
 
 void Cluster::KillCoordinator() {
@@ -91,11 +104,52 @@ absl::Status Cluster::AddWorker(const std::string& name) {
   auto started = Subprocess::Start(
       {"worker/murmur-worker", "--coordinator", address_, "--name", name, "--cache-dir",
        dir_ + "/cache-" + name, "--threads", "1", "--progress-seconds", "1", "--summary",
-       dir_ + "/summary-" + name + ".json"},
+       dir_ + "/summary-" + name + ".json", "--metrics-port", metrics_ ? "0" : "-1"},
       dir_ + "/logs/" + name + ".log");
   if (!started.ok()) return started.status();
   workers_[name] = *std::move(started);
   return absl::OkStatus();
+}
+
+absl::Status Cluster::StartServing() {
+  const std::string repository = dir_ + "/serving-models";
+  if (auto made = MakeDirectories(repository); !made.ok()) return made;
+  const std::string port_file = dir_ + "/serving.port";
+  std::remove(port_file.c_str());
+  auto started = Subprocess::Start(
+      {"serving/murmur-serve", "--model-repository", repository, "--host", "127.0.0.1", "--port",
+       "0", "--port-file", port_file, "--metrics-port", metrics_ ? "0" : "-1", "--threads", "1"},
+      dir_ + "/logs/serving.log");
+  if (!started.ok()) return started.status();
+  serving_ = *std::move(started);
+  auto port = WaitForPortFile(*serving_, port_file, dir_ + "/logs/serving.log", 60);
+  if (!port.ok()) return port.status();
+  serving_address_ = absl::StrCat("127.0.0.1:", *port);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Cluster::MetricsPort(const std::string& process, double timeout_seconds) {
+  // Each program announces its metrics port in its own words.
+  std::string marker = "] metrics on port ";  // "[worker NAME] metrics on port N"
+  if (process == "coordinator") marker = "metrics on http://127.0.0.1:";
+  if (process == "serving") marker = ", metrics on :";  // "serving on H:P, metrics on :N"
+  const std::string log = dir_ + "/logs/" + process + ".log";
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto contents = ReadFile(log);
+    // The last announcement: a restarted process appends to its log.
+    size_t at = contents.ok() ? contents->rfind(marker) : std::string::npos;
+    if (at != std::string::npos) {
+      at += marker.size();
+      size_t end = at;
+      while (end < contents->size() && std::isdigit((*contents)[end])) ++end;
+      if (end > at) return std::stoi(contents->substr(at, end - at));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat(process, " logged no metrics port (\"", marker, "\"):\n", Tail(log)));
 }
 
 void Cluster::KillWorker(const std::string& name) {
@@ -173,6 +227,7 @@ std::string Cluster::Logs() const {
   for (const auto& [name, worker] : workers_) {
     absl::StrAppend(&out, "\n--- ", name, ".log\n", Tail(dir_ + "/logs/" + name + ".log"));
   }
+  if (serving_) absl::StrAppend(&out, "\n--- serving.log\n", Tail(dir_ + "/logs/serving.log"));
   return out;
 }
 

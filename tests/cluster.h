@@ -1,7 +1,9 @@
 // A training cluster of real processes on 127.0.0.1 for system tests: one murmur-coordinator
-// and any number of murmur-worker processes, each with its own log under the test's scratch
-// directory, plus the coordinator's operator API to watch the job. Killing, restarting and adding
-// processes is what the tests do with it. Not thread-safe.
+// and any number of murmur-worker processes, optionally a murmur-serve replica, each with its
+// own log under the test's scratch directory, plus the coordinator's operator API to watch the
+// job. Killing, restarting and adding processes is what the tests do with it. With
+// EnableMetrics() every process started afterwards serves Prometheus /metrics on a free port.
+// Not thread-safe.
 #ifndef MURMUR_TESTS_CLUSTER_H_
 #define MURMUR_TESTS_CLUSTER_H_
 
@@ -11,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/subprocess.h"
@@ -29,10 +32,22 @@ class Cluster {
   Cluster(std::string name, const std::string& corpus_dir, const std::string& spec_fields);
   ~Cluster();
 
+  // Processes started from now on get `--metrics-port 0`; MetricsPort() finds their ports.
+  void EnableMetrics() { metrics_ = true; }
+
   // Starts (or restarts) the coordinator; on restart it reuses the port the workers know.
-  absl::Status StartCoordinator();
+  // `extra_flags` go to its command line (e.g. {"--publish-to", serving_address()}).
+  absl::Status StartCoordinator(const std::vector<std::string>& extra_flags = {});
   void KillCoordinator();  // SIGKILL
   absl::Status AddWorker(const std::string& name);
+  // Starts murmur-serve on a free port with an empty model repository (models arrive by push)
+  // and waits until it listens.
+  absl::Status StartServing();
+  // host:port of the serving replica.
+  const std::string& serving_address() const { return serving_address_; }
+  // The /metrics port that `process` ("coordinator", "serving" or a worker's name) logged,
+  // waiting for the line up to `timeout_seconds`.
+  absl::StatusOr<int> MetricsPort(const std::string& process, double timeout_seconds = 60);
   void KillWorker(const std::string& name);  // SIGKILL
   // Exit code of a worker once it finished.
   std::optional<int> WorkerExit(const std::string& name);
@@ -57,8 +72,11 @@ class Cluster {
   std::string spec_path_;
   std::string address_;
   int port_ = 0;
+  bool metrics_ = false;
   std::unique_ptr<Subprocess> coordinator_;
   std::map<std::string, std::unique_ptr<Subprocess>> workers_;
+  std::unique_ptr<Subprocess> serving_;
+  std::string serving_address_;
   std::unique_ptr<v1::JobControl::Stub> control_;
 };
 

@@ -20,6 +20,7 @@
 #include "worker/coordinator_store.h"
 #include "worker/gloo_communicator.h"
 #include "worker/trainer.h"
+#include "worker/worker_metrics.h"
 
 namespace murmur::worker {
 namespace {
@@ -72,6 +73,7 @@ struct ElasticWorker::Impl {
   std::unique_ptr<text::Tokenizer> tokenizer;
   std::unique_ptr<data::TokenCache> cache;
   std::unique_ptr<Trainer> trainer;
+  std::unique_ptr<WorkerMetrics> metrics;  // always set; served only with a metrics port
 
   // Shared with the heartbeat thread.
   absl::Mutex mu;
@@ -319,6 +321,7 @@ struct ElasticWorker::Impl {
     const int world = comm.world_size();
     const int rank = comm.rank();
     const int64_t gen = assignment.generation();
+    metrics->StartGeneration(gen, rank, world);
     const int64_t per_rank =
         static_cast<int64_t>(spec.batch_per_worker()) * spec.gradient_accumulation();
     const int64_t n = static_cast<int64_t>(cache->train_rows().size());
@@ -389,6 +392,8 @@ struct ElasticWorker::Impl {
         progress.set_step_seconds(seconds);
         progress.set_allreduce_seconds(result->sync_seconds);
       }
+      metrics->RecordStep(seconds, result->sync_seconds, static_cast<int64_t>(share.size()),
+                          result->loss, trainer->global_step());
       if (spec.checkpoint_every_steps() > 0 &&
           trainer->global_step() % spec.checkpoint_every_steps() == 0) {
         if (auto s = EvaluateAndCheckpoint(comm, gen, epoch, false); !s.ok()) return s;
@@ -520,6 +525,13 @@ absl::StatusOr<std::unique_ptr<ElasticWorker>> ElasticWorker::Create(
   impl->channel = grpc::CreateCustomChannel(impl->options.coordinator,
                                             grpc::InsecureChannelCredentials(), args);
   impl->stub = v1::WorkerCoordination::NewStub(impl->channel);
+  auto metrics = WorkerMetrics::Create(impl->options.host, impl->options.metrics_port);
+  if (!metrics.ok()) return metrics.status();
+  impl->metrics = *std::move(metrics);
+  if (impl->metrics->port() >= 0) {
+    std::fprintf(stderr, "[worker %s] metrics on port %d\n", impl->options.name.c_str(),
+                 impl->metrics->port());
+  }
   return std::unique_ptr<ElasticWorker>(new ElasticWorker(std::move(impl)));
 }
 

@@ -13,7 +13,7 @@
 // window to the coordinator (which de-duplicates), so the sample accounting survives the death of
 // any rank.
 //
-// Owns its channel, trainer and threads. Run() is called once, from one thread.
+// Owns its channel, trainer, metrics and threads. Run() is called once, from one thread.
 #ifndef MURMUR_WORKER_ELASTIC_WORKER_H_
 #define MURMUR_WORKER_ELASTIC_WORKER_H_
 
@@ -45,6 +45,9 @@ struct ElasticWorkerOptions {
   int warmup_steps = 3;
   // Give up joining after this long without reaching the coordinator. Default 120 s.
   double join_timeout_seconds = 120;
+  // Prometheus /metrics port on `host` (0: a free one, logged as "metrics on port N"; -1: off).
+  // Default -1.
+  int metrics_port = -1;
 };
 
 class ElasticWorker {

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   flags.Double("progress-seconds", &options.progress_seconds, "progress line interval");
   flags.String("summary", &options.summary_path, "write a JSON throughput summary here");
   flags.Int("warmup-steps", &options.warmup_steps, "steps left out of the timed throughput");
+  flags.Int("metrics-port", &options.metrics_port,
+            "Prometheus /metrics port on --host (0: pick one; -1: off)");
   absl::Status parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
