@@ -10,7 +10,7 @@ APT_PACKAGES=(
   libtorch-dev libgloo-dev libopenblas0-pthread
   libgtest-dev libgmock-dev libutf8proc-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev prometheus
   unicode-data python3-yaml
-  python3-grpcio python3-protobuf python3-torch
+  python3-grpcio python3-protobuf python3-torch python3-sklearn
 )
 HF_TOKENIZERS_VERSION=0.23.2
 MURMUR_CACHE="${MURMUR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/murmur}"
