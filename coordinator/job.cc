@@ -321,6 +321,13 @@ void Job::MaybeFinish() {
   const int64_t max_steps = options_.spec.max_steps();
   const bool steps_done = max_steps > 0 && ledger_.max_step() >= max_steps;
   if (!ledger_.all_complete() && !steps_done) return;
+  // After the last step the workers evaluate and write the final checkpoint: the job is
+  // finished once that is recorded, so it never looks finished without its final model.
+  bool final_checkpoint = false;
+  for (const journal::Checkpoint& checkpoint : checkpoints_) {
+    final_checkpoint |= checkpoint.info().global_step() >= ledger_.max_step();
+  }
+  if (!final_checkpoint) return;
   finished_ = true;
   AddEvent("finished", absl::StrCat("job finished at step ", ledger_.max_step(),
                                     steps_done ? " (max_steps)" : " (all epochs)"));
@@ -637,6 +644,7 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
   MarkBest();
   AddEvent("checkpoint", absl::StrCat(report.path(), " at step ", report.global_step(),
                                       report.epoch_end() ? " (end of epoch)" : ""));
+  MaybeFinish();
   Changed();
   return absl::OkStatus();
 }

@@ -324,7 +324,10 @@ TEST_F(JobTest, EverySampleOnceAcrossAWorkerDeath) {
   EXPECT_EQ(status.accounting(0).consumed(), static_cast<int64_t>(kSamples));
   EXPECT_EQ(status.accounting(0).duplicated(), 0);
   EXPECT_TRUE(status.accounting(0).complete());
-  EXPECT_EQ(status.state(), "finished");
+  // Every sample is trained, but the job waits for the final checkpoint.
+  EXPECT_EQ(status.state(), "running");
+  ASSERT_TRUE(ReportCheckpoint(a, 3, "/c/final", 8, 0.7).ok());
+  EXPECT_EQ(job_->Status().state(), "finished");
   auto heartbeat = Heartbeat(a, 3, 8);
   ASSERT_TRUE(heartbeat.ok());
   EXPECT_TRUE(heartbeat->job_finished());
@@ -547,6 +550,10 @@ TEST_F(JobTest, MaxStepsFinishesTheJob) {
   ASSERT_TRUE(Report(a, 1, 1, 0, 0, 10).ok());
   EXPECT_EQ(job_->Status().state(), "running");
   ASSERT_TRUE(Report(a, 1, 2, 0, 10, 20).ok());
+  EXPECT_EQ(job_->Status().state(), "running");  // until the final checkpoint arrives
+  ASSERT_TRUE(ReportCheckpoint(a, 1, "/c/step-1", 1).ok());
+  EXPECT_EQ(job_->Status().state(), "running");  // an earlier step's checkpoint does not count
+  ASSERT_TRUE(ReportCheckpoint(a, 1, "/c/step-2", 2).ok());
   EXPECT_EQ(job_->Status().state(), "finished");
   EXPECT_EQ(CountEvents("finished"), 1);
 }

@@ -149,7 +149,15 @@ class SimWorker {
   // Applies the next step (all members do it together) and reports its window.
   absl::Status Step(bool report = true) {
     const PositionSet window = NextWindow();
-    if (window.empty()) return absl::OutOfRangeError("no more data");
+    if (window.empty()) {
+      // As a real worker does after its last step: report the final checkpoint (the job
+      // finishes once it is recorded; repeats of the same path are ignored).
+      if (absl::Status reported = Checkpoint(absl::StrCat("/final/step-", step_), 0.5);
+          !reported.ok()) {
+        return reported;
+      }
+      return absl::OutOfRangeError("no more data");
+    }
     ++step_in_generation_;
     ++step_;
     if (!report) return absl::OkStatus();
@@ -270,8 +278,12 @@ class CoordinatorServerTest : public ::testing::Test {
   }
 
   // One synchronous optimizer step by every member; every member reports the window.
+  // Past the end of the data a member reports its final checkpoint instead (OUT_OF_RANGE).
   void StepAll(const std::vector<SimWorker*>& members) {
-    for (SimWorker* worker : members) ASSERT_TRUE(worker->Step().ok());
+    for (SimWorker* worker : members) {
+      absl::Status stepped = worker->Step();
+      ASSERT_TRUE(stepped.ok() || stepped.code() == absl::StatusCode::kOutOfRange) << stepped;
+    }
   }
 
   std::vector<v1::JobEvent> ReplayEvents() {

@@ -157,6 +157,10 @@ void Cluster::KillWorker(const std::string& name) {
   workers_.at(name)->Wait();
 }
 
+void Cluster::SignalWorker(const std::string& name, int signal) {
+  workers_.at(name)->Signal(signal);
+}
+
 std::optional<int> Cluster::WorkerExit(const std::string& name) {
   return workers_.at(name)->Poll();
 }

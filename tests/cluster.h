@@ -49,6 +49,7 @@ class Cluster {
   // waiting for the line up to `timeout_seconds`.
   absl::StatusOr<int> MetricsPort(const std::string& process, double timeout_seconds = 60);
   void KillWorker(const std::string& name);  // SIGKILL
+  void SignalWorker(const std::string& name, int signal);
   // Exit code of a worker once it finished.
   std::optional<int> WorkerExit(const std::string& name);
 

@@ -94,6 +94,26 @@ TEST(TrainingClusterTest, WorkerAddedMidEpochJoinsAndDrainedWorkerLeaves) {
   ExpectExactlyOncePerEpoch(*done, 2);
 }
 
+// SIGTERM (what Kubernetes sends when a StatefulSet scales down) makes a worker leave at the next
+// step boundary: it exits 0 and the others regroup without losing a sample.
+TEST(TrainingClusterTest, SigtermedWorkerLeavesCleanly) {
+  Cluster cluster("sigterm", Corpus(600), kSpec);
+  ASSERT_TRUE(cluster.StartCoordinator().ok());
+  ASSERT_TRUE(cluster.AddWorker("stay").ok());
+  ASSERT_TRUE(cluster.AddWorker("go").ok());
+  ASSERT_TRUE(cluster.WaitFor([](const JobStatus& s) {
+    return ActiveWorkers(s) == 2 && s.global_step() >= 5;
+  }, 120).ok()) << cluster.Logs();
+  cluster.SignalWorker("go", SIGTERM);
+  auto done = cluster.WaitFor(Finished, 240);
+  ASSERT_TRUE(done.ok()) << done.status() << cluster.Logs();
+  EXPECT_EQ(cluster.WorkerExit("go").value_or(-1), 0) << cluster.Logs();
+  ExpectExactlyOncePerEpoch(*done, 2);
+  bool left = false;
+  for (const auto& worker : done->workers()) left |= worker.name() == "go" && worker.state() == "left";
+  EXPECT_TRUE(left) << done->ShortDebugString();
+}
+
 TEST(TrainingClusterTest, CoordinatorSigkilledAndRestartedResumes) {
   Cluster cluster("restart", Corpus(600), kSpec);
   ASSERT_TRUE(cluster.StartCoordinator().ok());

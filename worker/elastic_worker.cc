@@ -537,4 +537,9 @@ absl::StatusOr<std::unique_ptr<ElasticWorker>> ElasticWorker::Create(
 
 absl::Status ElasticWorker::Run() { return impl_->Run(); }
 
+void ElasticWorker::RequestStop() {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->drain = true;
+}
+
 }  // namespace murmur::worker

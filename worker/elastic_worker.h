@@ -58,6 +58,10 @@ class ElasticWorker {
   // Runs until the job finishes (OK), the worker is drained (OK), or an unrecoverable error.
   absl::Status Run();
 
+  // Leave as if drained: the group stops at the next step boundary (the others regroup without
+  // this worker) and Run returns OK. Thread-safe; for SIGTERM handlers' threads.
+  void RequestStop();
+
  private:
   struct Impl;
   explicit ElasticWorker(std::unique_ptr<Impl> impl);

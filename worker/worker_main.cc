@@ -1,12 +1,19 @@
 // murmur-worker: one data-parallel training worker. Joins the coordinator and trains until the
 // job ends or the worker is drained. SIGTERM leaves at the next step boundary.
+#include <atomic>
+#include <chrono>
 #include <csignal>
+#include <thread>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "base/flags.h"
 #include "worker/elastic_worker.h"
+
+namespace {
+std::atomic<bool> stop_requested{false};
+}  // namespace
 
 int main(int argc, char** argv) {
   murmur::FlagParser flags("murmur-worker");
@@ -30,11 +37,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", std::string(parsed.message()).c_str());
     return 2;
   }
+  // SIGTERM/SIGINT: leave at the next step boundary (the group regroups without this worker)
+  // instead of dying mid-step. A handler, not sigwait: libtorch starts threads before main,
+  // so no signal mask set here would cover every thread.
+  struct sigaction action = {};
+  action.sa_handler = [](int) { stop_requested = true; };
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
   auto worker = murmur::worker::ElasticWorker::Create(options);
   if (!worker.ok()) {
     std::fprintf(stderr, "murmur-worker: %s\n", std::string(worker.status().message()).c_str());
     return 2;
   }
+  murmur::worker::ElasticWorker* running = worker->get();
+  std::thread([running] {
+    while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::fprintf(stderr, "murmur-worker: stop requested: leaving at the next step boundary\n");
+    running->RequestStop();
+  }).detach();
   absl::Status status = (*worker)->Run();
   if (!status.ok()) {
     std::fprintf(stderr, "murmur-worker: %s\n", std::string(status.message()).c_str());
