@@ -168,6 +168,30 @@ EpochPermutation::EpochPermutation(uint32_t num_samples, uint64_t seed, int64_t 
   }
 }
 
+void EpochPermutation::GroupByLength(const std::function<int(uint32_t sample)>& length,
+                                     uint64_t seed, int chunk, int group) {
+  Rng rng(EpochSeed(seed, epoch_) ^ 0x6c656e67746873ULL);  // "lengths": its own stream
+  std::vector<uint32_t> groups_order;
+  std::vector<uint32_t> reordered;
+  for (size_t begin = 0; begin < order_.size(); begin += static_cast<size_t>(chunk)) {
+    const size_t end = std::min(order_.size(), begin + static_cast<size_t>(chunk));
+    // Stable: equal lengths keep their (random) permutation order.
+    std::stable_sort(order_.begin() + begin, order_.begin() + end,
+                     [&](uint32_t a, uint32_t b) { return length(a) < length(b); });
+    const size_t groups = (end - begin + group - 1) / group;
+    groups_order.resize(groups);
+    for (size_t g = 0; g < groups; ++g) groups_order[g] = static_cast<uint32_t>(g);
+    for (size_t g = groups; g > 1; --g) std::swap(groups_order[g - 1], groups_order[rng.Uniform(g)]);
+    reordered.clear();
+    for (uint32_t g : groups_order) {
+      const size_t from = begin + static_cast<size_t>(g) * group;
+      reordered.insert(reordered.end(), order_.begin() + from,
+                       order_.begin() + std::min(end, from + static_cast<size_t>(group)));
+    }
+    std::copy(reordered.begin(), reordered.end(), order_.begin() + begin);
+  }
+}
+
 EpochProgress::EpochProgress(int64_t epoch, uint64_t num_samples)
     : epoch_(epoch), num_samples_(num_samples) {}
 

@@ -19,6 +19,7 @@
 #define MURMUR_DATA_SAMPLER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,15 @@ class EpochPermutation {
  public:
   EpochPermutation(uint32_t num_samples, uint64_t seed, int64_t epoch);
   static uint64_t EpochSeed(uint64_t seed, int64_t epoch);
+
+  // Groups samples of similar length (Hugging Face Trainer's group_by_length idea): within each
+  // chunk of `chunk` consecutive positions the samples are sorted by length, then the groups of
+  // `group` consecutive positions are shuffled. A window of consecutive positions then holds
+  // similar lengths (little attention padding) while batch order stays random. Still a
+  // permutation; depends only on (seed, epoch, lengths), never on the world size, so every
+  // process derives the same order. `length(sample)` gives a sample's token count.
+  void GroupByLength(const std::function<int(uint32_t sample)>& length, uint64_t seed,
+                     int chunk = 8192, int group = 64);
 
   // The sample visited at `position` (< size()).
   uint32_t operator[](uint64_t position) const { return order_[position]; }

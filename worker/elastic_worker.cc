@@ -328,9 +328,17 @@ struct ElasticWorker::Impl {
     trainer->set_total_steps(TotalSteps(world));
     int epoch = assignment.plan().epoch();
     data::PositionSet remaining = FromProto(assignment.plan().remaining());
-    auto permutation =
-        std::make_unique<data::EpochPermutation>(static_cast<uint32_t>(n), spec.seed(), epoch);
     const std::vector<uint32_t>& train_rows = cache->train_rows();
+    // The epoch's sample order, grouped by length so that a window's sequences are similar in
+    // length (the attention products are padded to the longest).
+    auto make_permutation = [&](int for_epoch) {
+      auto order = std::make_unique<data::EpochPermutation>(static_cast<uint32_t>(n),
+                                                            spec.seed(), for_epoch);
+      order->GroupByLength(
+          [&](uint32_t sample) { return cache->length(train_rows[sample]); }, spec.seed());
+      return order;
+    };
+    auto permutation = make_permutation(epoch);
     auto last_progress = Clock::now();
     auto last_step_end = Clock::now();
 
@@ -352,8 +360,7 @@ struct ElasticWorker::Impl {
         }
         ++epoch;
         remaining = data::PositionSet::Range(0, static_cast<uint64_t>(n));
-        permutation = std::make_unique<data::EpochPermutation>(static_cast<uint32_t>(n),
-                                                               spec.seed(), epoch);
+        permutation = make_permutation(epoch);
         last_step_end = Clock::now();  // evaluation time is not step time
         continue;
       }

@@ -4,6 +4,7 @@
 # trained on the corpus) against TF-IDF + logistic regression (scikit-learn).
 #
 #   worker/bench/quality_bench.sh [--epochs N] [--workers N] [--batch B] [--lr X]
+#                                 [--dropout P] [--vocab-size N]
 #
 # Prints both validation accuracies and murmur's training time.
 set -euo pipefail
@@ -12,12 +13,16 @@ epochs=3
 workers=2
 batch=64
 lr=1e-3
+dropout=-1
+vocab_size=8000
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs="$2"; shift 2 ;;
     --workers) workers="$2"; shift 2 ;;
     --batch) batch="$2"; shift 2 ;;
     --lr) lr="$2"; shift 2 ;;
+    --dropout) dropout="$2"; shift 2 ;;
+    --vocab-size) vocab_size="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -29,11 +34,11 @@ murmur=bazel-bin/client/murmur
 
 "$murmur" split --data "$data" --out "$work/split" >/dev/null
 baseline=$(/usr/bin/python3 worker/bench/tfidf_baseline.py "$work/split" | sed -n 's/^tfidf_lr_accuracy=//p')
-"$murmur" vocab build --corpus "$data/negative.txt" --corpus "$data/positive.txt" --size 8000 \
+"$murmur" vocab build --corpus "$data/negative.txt" --corpus "$data/positive.txt" --size "$vocab_size" \
   --out "$work/vocab.txt" >/dev/null
 start=$(date +%s)
 "$murmur" train --data "$data" --vocab "$work/vocab.txt" --preset small --local-workers "$workers" \
-  --batch-per-worker "$batch" --epochs "$epochs" --max-len 64 --bf16 --lr "$lr" \
+  --batch-per-worker "$batch" --epochs "$epochs" --max-len 64 --bf16 --lr "$lr" --dropout "$dropout" \
   --out "$work/train" > "$work/train.log" 2>&1
 seconds=$(( $(date +%s) - start ))
 grep -E "validation accuracy" "$work/train.log"
@@ -41,4 +46,4 @@ murmur_accuracy=$(grep -E "validation accuracy" "$work/train.log" | tail -1 | se
 best=$(grep -E "validation accuracy" "$work/train.log" | sed -E 's/.*validation accuracy ([0-9.]+).*/\1/' | sort -n | tail -1)
 echo "tfidf_lr_accuracy=$baseline"
 echo "murmur_small_accuracy_last=$murmur_accuracy murmur_small_accuracy_best=$best"
-echo "murmur_training_seconds=$seconds (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr)"
+echo "murmur_training_seconds=$seconds (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size)"
