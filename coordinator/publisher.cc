@@ -49,6 +49,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> Publisher::Publish(const std::st
 }
 
 void Publisher::PollOnce() {
+  absl::MutexLock polling(&poll_mu_);
   auto best = job_->BestCheckpoint();
   if (!best.ok()) return;  // nothing to publish yet
   for (size_t i = 0; i < options_.auto_targets.size(); ++i) {

@@ -49,6 +49,9 @@ class Publisher {
  private:
   Job* const job_;
   const Options options_;
+  // Held through a whole PollOnce, so the background thread and a final poll at shutdown never
+  // push the same checkpoint twice.
+  absl::Mutex poll_mu_;
   absl::Mutex mu_;
   // Per auto target: the checkpoint it last received.
   std::vector<std::string> published_ ABSL_GUARDED_BY(mu_);
