@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/file.h"
+#include "base/grpc_status.h"
 #include "data/ingest.h"
 #include "data/sampler.h"
 #include "data/token_cache.h"
@@ -28,8 +29,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 absl::Status FromGrpc(const grpc::Status& status, const char* what) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      absl::StrCat(what, ": ", status.error_message()));
+  absl::Status converted = FromGrpcStatus(status);
+  return absl::Status(converted.code(), absl::StrCat(what, ": ", converted.message()));
 }
 
 bool Retryable(const grpc::Status& status) {
