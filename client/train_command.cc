@@ -44,7 +44,7 @@ int TrainCommand(const CommandArgs& args) {
   std::string data, vocab, preset = "small", out, init_dir;
   int workers = 2, batch = 32, epochs = 1, max_len = 64, threads = 0, accumulation = 1;
   int64_t max_steps = 0, checkpoint_every = 0;
-  double lr = 0, dropout = -1;
+  double lr = 0, dropout = -1, warmup_ratio = -1, weight_decay = -1, token_dropout = 0;
   int64_t seed = 42;
   bool bf16 = false, skip_eval = false;
   flags.String("data", &data, "Sentiment140 CSV, or a directory with negative.txt/positive.txt",
@@ -60,6 +60,11 @@ int TrainCommand(const CommandArgs& args) {
   flags.Int("max-len", &max_len, "tokens per text");
   flags.Double("lr", &lr, "peak learning rate (0: the preset's default)");
   flags.Double("dropout", &dropout, "dropout override (negative: the preset's)");
+  flags.Double("warmup-ratio", &warmup_ratio,
+               "fraction of the steps spent warming up (negative: the job default, 0.06)");
+  flags.Double("weight-decay", &weight_decay, "AdamW weight decay (negative: the job default, 0.01)");
+  flags.Double("token-dropout", &token_dropout,
+               "probability of masking each training token (word dropout)");
   flags.Int("seed", &seed, "seed");
   flags.Int("threads-per-worker", &threads, "intra-op threads per worker (0: cores / workers)");
   flags.Int("checkpoint-every", &checkpoint_every, "also checkpoint every N steps");
@@ -98,6 +103,9 @@ int TrainCommand(const CommandArgs& args) {
       skip_eval ? "true" : "false", ",\n  \"checkpoint_every_steps\": ", checkpoint_every);
   if (lr > 0) absl::StrAppend(&spec, ",\n  \"learning_rate\": ", lr);
   if (dropout >= 0) absl::StrAppend(&spec, ",\n  \"dropout\": ", dropout);
+  if (warmup_ratio >= 0) absl::StrAppend(&spec, ",\n  \"warmup_ratio\": ", warmup_ratio);
+  if (weight_decay >= 0) absl::StrAppend(&spec, ",\n  \"weight_decay\": ", weight_decay);
+  if (token_dropout > 0) absl::StrAppend(&spec, ",\n  \"token_dropout\": ", token_dropout);
   if (!init_dir.empty()) absl::StrAppend(&spec, ",\n  \"init_dir\": ", Quote(AbsolutePath(init_dir)));
   absl::StrAppend(&spec, "\n}\n");
   const std::string spec_path = out + "/job.json";

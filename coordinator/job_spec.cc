@@ -133,6 +133,9 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     return FieldError("backend", absl::StrCat("must be gloo or nccl, got '", spec.backend(), "'"));
   }
   if (!(spec.dropout() < 1)) return FieldError("dropout", "must be < 1 (negative: the preset's)");
+  if (!(spec.token_dropout() >= 0 && spec.token_dropout() < 1)) {
+    return FieldError("token_dropout", "must be in [0, 1)");
+  }
   if (spec.threads_per_worker() < 0) return FieldError("threads_per_worker", "must be >= 0");
   return absl::OkStatus();
 }

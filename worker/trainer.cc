@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "model/distilbert.h"
@@ -54,6 +55,24 @@ struct Trainer::Impl {
     }
   }
 
+  // Word dropout (TrainerOptions::token_dropout). The draw depends on (seed, step, rank,
+  // micro-batch) only, like the dropout masks: a resumed job replays it exactly. `ids` (the
+  // embedding rows whose gradients are synchronised) gains the replacement id: every row the
+  // step touches must be in it, or the ranks' embeddings drift apart.
+  void DropTokens(int64_t step, int rank, int micro_batch,
+                  std::vector<std::vector<int32_t>>* sequences, std::vector<int64_t>* ids) const {
+    if (options.token_dropout <= 0) return;
+    std::mt19937_64 rng(options.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(step) * 1000003ULL +
+                        static_cast<uint64_t>(rank) * 7919ULL + static_cast<uint64_t>(micro_batch));
+    std::bernoulli_distribution drop(options.token_dropout);
+    for (std::vector<int32_t>& sequence : *sequences) {
+      for (size_t j = 1; j + 1 < sequence.size(); ++j) {
+        if (drop(rng)) sequence[j] = options.token_dropout_id;
+      }
+    }
+    ids->push_back(options.token_dropout_id);
+  }
+
   at::Tensor Logits(const std::vector<std::vector<int32_t>>& sequences) {
     auto batch = model::Batch::FromSequences(sequences, config.max_position_embeddings);
     TORCH_CHECK(batch.ok(), std::string(batch.status().message()));
@@ -70,6 +89,11 @@ Trainer::~Trainer() = default;
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options,
                                                          const data::TokenCache* cache) {
+  if (options.token_dropout < 0 || options.token_dropout >= 1 ||
+      (options.token_dropout > 0 && options.token_dropout_id < 0)) {
+    return absl::InvalidArgumentError(
+        "token_dropout must be in [0, 1), and needs a replacement token id when on");
+  }
   if (options.total_steps <= 0) {
     return absl::InvalidArgumentError("total_steps must be positive");
   }
@@ -186,6 +210,7 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     for (int i = 0; i <= last; ++i) {
       if (micro_batches[i].empty()) continue;
       impl.Gather(micro_batches[i], &sequences, &labels, &step_ids);
+      impl.DropTokens(step, communicator.rank(), i, &sequences, &step_ids);
       at::Tensor logits = impl.Logits(sequences);
       at::Tensor targets = torch::tensor(labels, torch::kLong);
       at::Tensor loss_sum = torch::nn::functional::cross_entropy(

@@ -43,6 +43,10 @@ struct TrainerOptions {
   bool bf16 = false;
   // Overrides every dropout probability when >= 0. Default -1 (the config's).
   double dropout = -1;
+  // Probability of replacing a training token (not the first or last: [CLS], [SEP]) by
+  // `token_dropout_id`. 0: off.
+  double token_dropout = 0;
+  int32_t token_dropout_id = -1;
   // Initialisation and dropout seed. Default 42.
   uint64_t seed = 42;
   // Optimizer steps of the whole job, for the schedule. Required (> 0).

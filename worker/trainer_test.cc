@@ -65,11 +65,12 @@ struct Fixture {
 // Runs `steps` steps on `world` ranks (threads, fake communicator) where global step k trains
 // training rows [k*W*B, (k+1)*W*B) split evenly; returns rank 0's parameters.
 std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, int world,
-                                                      int batch, int accumulation, int steps) {
+                                                      int batch, int accumulation, int steps,
+                                                      const TrainerOptions& options) {
   FakeCollectiveHub hub(world);
   std::vector<std::unique_ptr<Trainer>> trainers;
   for (int r = 0; r < world; ++r) {
-    auto trainer = Trainer::Create(fixture.Options(), fixture.cache.get());
+    auto trainer = Trainer::Create(options, fixture.cache.get());
     EXPECT_TRUE(trainer.ok()) << trainer.status();
     trainers.push_back(*std::move(trainer));
   }
@@ -104,6 +105,11 @@ std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, in
     }
   }
   return params;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, int world,
+                                                      int batch, int accumulation, int steps) {
+  return Train(fixture, world, batch, accumulation, steps, fixture.Options());
 }
 
 double MaxDifference(const std::vector<std::pair<std::string, at::Tensor>>& a,
@@ -173,6 +179,39 @@ TEST(TrainerTest, CheckpointRoundTripRestoresWeightsAndOptimizer) {
   ASSERT_TRUE((*trainer)->Step(*comm, next, 2).ok());
   ASSERT_TRUE((*restored)->Step(*comm, next, 2).ok());
   EXPECT_LT(MaxDifference((*trainer)->Parameters(), (*restored)->Parameters()), 1e-7);
+}
+
+TEST(TrainerTest, TokenDropoutIsReplayableAndKeepsRanksInSync) {
+  Fixture fixture;
+  TrainerOptions options = fixture.Options();
+  options.token_dropout = 0.3;
+  options.token_dropout_id = 4;  // [MASK]
+  options.weight_decay = 0;      // rows without gradient then stay exactly as they were
+  // Train() also asserts both ranks end with identical weights: the [MASK] row, which no
+  // original token touches, must be in the synchronised embedding rows.
+  auto dropped = Train(fixture, 2, 4, 1, 5, options);
+  auto replayed = Train(fixture, 2, 4, 1, 5, options);
+  EXPECT_EQ(MaxDifference(dropped, replayed), 0.0) << "same (seed, step, rank): same tokens";
+  TrainerOptions plain_options = options;
+  plain_options.token_dropout = 0;
+  auto plain = Train(fixture, 2, 4, 1, 5, plain_options);
+  EXPECT_GT(MaxDifference(dropped, plain), 1e-4) << "tokens were replaced";
+  auto fresh = Trainer::Create(plain_options, fixture.cache.get());
+  ASSERT_TRUE(fresh.ok());
+  for (size_t i = 0; i < dropped.size(); ++i) {
+    if (dropped[i].first != "distilbert.embeddings.word_embeddings.weight") continue;
+    at::Tensor before = (*fresh)->Parameters()[i].second;
+    EXPECT_GT((dropped[i].second[4] - before[4]).abs().max().item<double>(), 1e-4)
+        << "the [MASK] embedding trained";
+    EXPECT_EQ((plain[i].second[4] - before[4]).abs().max().item<double>(), 0.0)
+        << "without token dropout nothing reads [MASK]";
+  }
+
+  options.token_dropout_id = -1;
+  EXPECT_FALSE(Trainer::Create(options, fixture.cache.get()).ok());
+  options.token_dropout = 1.0;
+  options.token_dropout_id = 4;
+  EXPECT_FALSE(Trainer::Create(options, fixture.cache.get()).ok());
 }
 
 TEST(TrainerTest, BroadcastStateMakesRanksEqual) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The quality target, side by side on the same 80/20 split of the 100k real tweets: murmur's
-# default small preset trained from scratch (2 local workers, bf16, an 8,000-token vocabulary
+# default small preset trained from scratch (2 local workers, bf16, a 16,000-token vocabulary
 # trained on the corpus) against TF-IDF + logistic regression (scikit-learn).
 #
 #   worker/bench/quality_bench.sh [--epochs N] [--workers N] [--batch B] [--lr X]
-#                                 [--dropout P] [--vocab-size N]
+#                                 [--dropout P] [--vocab-size N] [--warmup-ratio R]
+#                                 [--weight-decay W] [--token-dropout P]
 #
 # Prints both validation accuracies and murmur's training time.
 set -euo pipefail
@@ -13,8 +14,11 @@ epochs=3
 workers=2
 batch=64
 lr=1e-3
-dropout=-1
-vocab_size=8000
+dropout=0.3
+vocab_size=16000
+warmup=-1
+decay=-1
+token_dropout=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs="$2"; shift 2 ;;
@@ -23,6 +27,9 @@ while [ $# -gt 0 ]; do
     --lr) lr="$2"; shift 2 ;;
     --dropout) dropout="$2"; shift 2 ;;
     --vocab-size) vocab_size="$2"; shift 2 ;;
+    --warmup-ratio) warmup="$2"; shift 2 ;;
+    --weight-decay) decay="$2"; shift 2 ;;
+    --token-dropout) token_dropout="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +46,7 @@ baseline=$(/usr/bin/python3 worker/bench/tfidf_baseline.py "$work/split" | sed -
 start=$(date +%s)
 "$murmur" train --data "$data" --vocab "$work/vocab.txt" --preset small --local-workers "$workers" \
   --batch-per-worker "$batch" --epochs "$epochs" --max-len 64 --bf16 --lr "$lr" --dropout "$dropout" \
+  --warmup-ratio "$warmup" --weight-decay "$decay" --token-dropout "$token_dropout" \
   --out "$work/train" > "$work/train.log" 2>&1
 seconds=$(( $(date +%s) - start ))
 grep -E "validation accuracy" "$work/train.log"
@@ -46,4 +54,4 @@ murmur_accuracy=$(grep -E "validation accuracy" "$work/train.log" | tail -1 | se
 best=$(grep -E "validation accuracy" "$work/train.log" | sed -E 's/.*validation accuracy ([0-9.]+).*/\1/' | sort -n | tail -1)
 echo "tfidf_lr_accuracy=$baseline"
 echo "murmur_small_accuracy_last=$murmur_accuracy murmur_small_accuracy_best=$best"
-echo "murmur_training_seconds=$seconds (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size)"
+echo "murmur_training_seconds=$seconds (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout)"
