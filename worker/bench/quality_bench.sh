@@ -5,20 +5,22 @@
 #
 #   worker/bench/quality_bench.sh [--epochs N] [--workers N] [--batch B] [--lr X]
 #                                 [--dropout P] [--vocab-size N] [--warmup-ratio R]
-#                                 [--weight-decay W] [--token-dropout P]
+#                                 [--weight-decay W] [--token-dropout P] [--seed S]
 #
 # Prints both validation accuracies and murmur's training time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-epochs=3
+# Defaults: the main job's settings (deploy/run_local.sh), the best measured.
+epochs=2
 workers=2
-batch=64
-lr=1e-3
+batch=16
+lr=3e-4
 dropout=0.3
 vocab_size=16000
 warmup=-1
-decay=-1
-token_dropout=0
+decay=0.1
+token_dropout=0.1
+seed=42
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs="$2"; shift 2 ;;
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
     --warmup-ratio) warmup="$2"; shift 2 ;;
     --weight-decay) decay="$2"; shift 2 ;;
     --token-dropout) token_dropout="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -39,14 +42,14 @@ trap 'rm -rf "$work"' EXIT
 bazel build //client:murmur >/dev/null 2>&1
 murmur=bazel-bin/client/murmur
 
-"$murmur" split --data "$data" --out "$work/split" >/dev/null
+"$murmur" split --data "$data" --out "$work/split" --seed "$seed" >/dev/null
 baseline=$(/usr/bin/python3 worker/bench/tfidf_baseline.py "$work/split" | sed -n 's/^tfidf_lr_accuracy=//p')
 "$murmur" vocab build --corpus "$data/negative.txt" --corpus "$data/positive.txt" --size "$vocab_size" \
   --out "$work/vocab.txt" >/dev/null
 start=$(date +%s)
 "$murmur" train --data "$data" --vocab "$work/vocab.txt" --preset small --local-workers "$workers" \
   --batch-per-worker "$batch" --epochs "$epochs" --max-len 64 --bf16 --lr "$lr" --dropout "$dropout" \
-  --warmup-ratio "$warmup" --weight-decay "$decay" --token-dropout "$token_dropout" \
+  --warmup-ratio "$warmup" --weight-decay "$decay" --token-dropout "$token_dropout" --seed "$seed" \
   --out "$work/train" > "$work/train.log" 2>&1
 seconds=$(( $(date +%s) - start ))
 grep -E "validation accuracy" "$work/train.log"
@@ -54,4 +57,4 @@ murmur_accuracy=$(grep -E "validation accuracy" "$work/train.log" | tail -1 | se
 best=$(grep -E "validation accuracy" "$work/train.log" | sed -E 's/.*validation accuracy ([0-9.]+).*/\1/' | sort -n | tail -1)
 echo "tfidf_lr_accuracy=$baseline"
 echo "murmur_small_accuracy_last=$murmur_accuracy murmur_small_accuracy_best=$best"
-echo "murmur_training_seconds=$seconds (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout)"
+echo "murmur_training_seconds=$seconds (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout seed=$seed)"
