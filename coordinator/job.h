@@ -106,7 +106,7 @@ class Job {
   absl::StatusOr<v1::CheckpointInfo> BestCheckpoint() const;
 
   // Records that `checkpoint` was published to `target` as `version` (event "published"; the
-  // checkpoint's `published` list when it is a reported checkpoint).
+  // checkpoint's `published` list, "target -> version", when it is a reported checkpoint).
   void RecordPublished(const std::string& checkpoint, const std::string& target, int64_t version);
 
   // Failure detection and settle periods: declares workers whose heartbeats stopped dead and

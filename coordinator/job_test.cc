@@ -591,6 +591,7 @@ TEST_F(JobTest, JournalRoundTripResumesWithoutRegrouping) {
   ASSERT_TRUE(Report(a, 2, 1, 0, 0, 20).ok());
   ASSERT_TRUE(Report(b, 2, 2, 0, 20, 45).ok());
   ASSERT_TRUE(ReportCheckpoint(a, 2, "/c/2", 2, 0.75).ok());
+  job_->RecordPublished("/c/2", "127.0.0.1:9000", 4);
   ASSERT_TRUE(job_->SetWorkerLimits(1, 5).ok());
   const journal::State before = job_->JournalState();
   job_.reset();
@@ -613,6 +614,9 @@ TEST_F(JobTest, JournalRoundTripResumesWithoutRegrouping) {
   ASSERT_TRUE(Report(a, 2, 3, 0, 45, 65).ok());
   EXPECT_EQ(job_->Status().accounting(0).consumed(), 65);
   EXPECT_EQ(job_->Status().checkpoints_size(), 1);
+  // What was published survives (the publisher reads it to avoid pushing it again).
+  ASSERT_EQ(job_->Status().checkpoints(0).published_size(), 1);
+  EXPECT_EQ(job_->Status().checkpoints(0).published(0), "127.0.0.1:9000 -> 4");
   EXPECT_EQ(job_->Status().max_workers(), 5);
   // A third worker gets a fresh id.
   EXPECT_EQ(Join(), "w-3");

@@ -2,13 +2,21 @@
 
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/serving_client.h"
 
 namespace murmur::coordinator {
 
-Publisher::Publisher(Job* job, Options options)
-    : job_(job), options_(std::move(options)), published_(options_.auto_targets.size()) {
+bool WasPublishedTo(const v1::CheckpointInfo& checkpoint, const std::string& target) {
+  const std::string prefix = absl::StrCat(target, " -> ");  // Job::RecordPublished's format
+  for (const std::string& entry : checkpoint.published()) {
+    if (absl::StartsWith(entry, prefix)) return true;
+  }
+  return false;
+}
+
+Publisher::Publisher(Job* job, Options options) : job_(job), options_(std::move(options)) {
   if (options_.run_background && !options_.auto_targets.empty()) {
     thread_ = std::thread([this] {
       while (!stop_.WaitForNotificationWithTimeout(options_.poll_interval)) PollOnce();
@@ -52,17 +60,12 @@ void Publisher::PollOnce() {
   absl::MutexLock polling(&poll_mu_);
   auto best = job_->BestCheckpoint();
   if (!best.ok()) return;  // nothing to publish yet
-  for (size_t i = 0; i < options_.auto_targets.size(); ++i) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (published_[i] == best->path()) continue;
-    }
-    auto published = Publish(best->path(), options_.auto_targets[i], "");
+  for (const std::string& target : options_.auto_targets) {
+    if (WasPublishedTo(*best, target)) continue;
+    auto published = Publish(best->path(), target, "");
     if (published.ok()) {
-      absl::MutexLock lock(&mu_);
-      published_[i] = best->path();
       std::fprintf(stderr, "published %s to %s as version %lld\n", best->path().c_str(),
-                   options_.auto_targets[i].c_str(), static_cast<long long>(published->second));
+                   target.c_str(), static_cast<long long>(published->second));
     } else {
       // Serving may be starting or restarting: the next poll tries again.
       std::fprintf(stderr, "%s\n", std::string(published.status().message()).c_str());

@@ -20,6 +20,12 @@
 
 namespace murmur::coordinator {
 
+// True when `checkpoint`'s record lists a publication to `target` ("host:port -> version"
+// entries of CheckpointInfo.published). The journal keeps that list, so automatic publishing
+// derives "already sent" from it: a restarted coordinator does not push the same checkpoint
+// to a replica again.
+bool WasPublishedTo(const v1::CheckpointInfo& checkpoint, const std::string& target);
+
 class Publisher {
  public:
   struct Options {
@@ -52,9 +58,6 @@ class Publisher {
   // Held through a whole PollOnce, so the background thread and a final poll at shutdown never
   // push the same checkpoint twice.
   absl::Mutex poll_mu_;
-  absl::Mutex mu_;
-  // Per auto target: the checkpoint it last received.
-  std::vector<std::string> published_ ABSL_GUARDED_BY(mu_);
   absl::Notification stop_;
   std::thread thread_;
 };
