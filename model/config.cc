@@ -142,10 +142,10 @@ absl::StatusOr<DistilBertConfig> DistilBertConfig::Load(const std::string& path)
   return FromJson(*text, path);
 }
 
-std::string DistilBertConfig::ToJson() const {
+std::string DistilBertConfig::ToJson(std::string_view architecture) const {
   Json json;
   json["model_type"] = "distilbert";
-  json["architectures"] = {"DistilBertForSequenceClassification"};
+  json["architectures"] = {std::string(architecture)};
   json["vocab_size"] = vocab_size;
   json["max_position_embeddings"] = max_position_embeddings;
   json["sinusoidal_pos_embds"] = sinusoidal_pos_embds;

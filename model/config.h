@@ -22,6 +22,10 @@ inline const std::vector<std::string>& DefaultLabels() {
   return *labels;
 }
 
+// The `architectures` names of the two models murmur writes.
+inline constexpr char kSequenceClassificationArchitecture[] = "DistilBertForSequenceClassification";
+inline constexpr char kMaskedLmArchitecture[] = "DistilBertForMaskedLM";
+
 struct DistilBertConfig {
   // Field names and defaults are Hugging Face's (distilbert-base-uncased).
   int64_t vocab_size = 30522;
@@ -41,8 +45,8 @@ struct DistilBertConfig {
   int64_t pad_token_id = 0;
   // Classification labels in id order; their count is the classifier's output size.
   std::vector<std::string> id2label = DefaultLabels();
-  // `architectures` as read (e.g. DistilBertForMaskedLM for the pretrained checkpoint). Written
-  // back as DistilBertForSequenceClassification: murmur only writes classifier checkpoints.
+  // `architectures` as read (e.g. DistilBertForMaskedLM for the pretrained checkpoint). Not
+  // written back: the model being saved names its own architecture (ToJson's argument).
   std::vector<std::string> architectures;
 
   int64_t num_labels() const { return static_cast<int64_t>(id2label.size()); }
@@ -56,7 +60,7 @@ struct DistilBertConfig {
   static absl::StatusOr<DistilBertConfig> FromJson(std::string_view json, std::string_view source);
   static absl::StatusOr<DistilBertConfig> Load(const std::string& path);
   // config.json text in Hugging Face's layout (model_type, architectures, id2label/label2id, ...).
-  std::string ToJson() const;
+  std::string ToJson(std::string_view architecture = kSequenceClassificationArchitecture) const;
   absl::Status Save(const std::string& path) const;
 
   // Named presets: "base" (distilbert-base-uncased), "small" (2 layers, dim 256, 4 heads, hidden

@@ -366,6 +366,34 @@ void DistilBertForSequenceClassificationImpl::SetLinearDtype(torch::ScalarType d
   }
 }
 
+VocabProjectorImpl::VocabProjectorImpl(int64_t vocab_size) {
+  bias = register_parameter("bias", torch::zeros({vocab_size}));
+}
+
+torch::Tensor VocabProjectorImpl::forward(const torch::Tensor& hidden,
+                                          const torch::Tensor& tied_weight) {
+  return torch::nn::functional::linear(hidden, tied_weight, bias);
+}
+
+DistilBertForMaskedLMImpl::DistilBertForMaskedLMImpl(const DistilBertConfig& config)
+    : config_(config) {
+  distilbert = register_module("distilbert", DistilBertModel(config));
+  vocab_transform = register_module("vocab_transform", MakeLinear(config.dim, config.dim));
+  vocab_layer_norm = register_module("vocab_layer_norm", MakeLayerNorm(config.dim));
+  vocab_projector = register_module("vocab_projector", VocabProjector(config.vocab_size));
+  InitLinear(vocab_transform, config.initializer_range);
+}
+
+torch::Tensor DistilBertForMaskedLMImpl::forward(const Batch& batch, const torch::Tensor& rows) {
+  torch::Tensor hidden = distilbert(batch).index_select(0, rows);  // [N, D]
+  hidden = vocab_transform(hidden);
+  hidden = config_.activation == "gelu" ? torch::gelu(hidden) : torch::relu(hidden);
+  hidden = vocab_layer_norm(hidden.to(torch::kFloat));
+  torch::Tensor logits =
+      vocab_projector(hidden, distilbert->embeddings->word_embeddings->weight);
+  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
+}
+
 AutocastBf16::AutocastBf16()
     : previous_enabled_(at::autocast::is_cpu_enabled()),
       previous_dtype_(at::autocast::get_autocast_cpu_dtype()) {

@@ -52,7 +52,9 @@ struct Batch {
   int64_t max_len = 0;     // attention length, longest sequence rounded up
   int64_t num_tokens = 0;  // real tokens
   int64_t num_rows = 0;    // rows of the packed layout, num_tokens rounded up
-  torch::Tensor input_ids;     // [num_rows] int64, sequences concatenated, then junk (id 0)
+  // [num_rows] int64, sequences concatenated in order (token j of sequence b is row
+  // cls_index[b] + j), then junk rows (id 0).
+  torch::Tensor input_ids;
   torch::Tensor position_ids;  // [num_rows] int64, 0.. within each sequence
   torch::Tensor cls_index;     // [batch_size] int64, row of each sequence's first token
   // Unless packed == padded (then undefined, see dense()):
@@ -198,6 +200,44 @@ class DistilBertForSequenceClassificationImpl : public torch::nn::Module {
   DistilBertConfig config_;
 };
 TORCH_MODULE(DistilBertForSequenceClassification);
+
+// The projector of DistilBertForMaskedLM's head. Its weight is the word-embedding table (tied,
+// as in transformers), so only the bias is a parameter of its own: named_parameters() then
+// yields every tensor once and the optimizer never updates the shared table twice.
+class VocabProjectorImpl : public torch::nn::Module {
+ public:
+  explicit VocabProjectorImpl(int64_t vocab_size);
+  // hidden [N, dim] x tied_weight [vocab, dim]^T + bias -> [N, vocab].
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& tied_weight);
+
+  torch::Tensor bias;
+};
+TORCH_MODULE(VocabProjector);
+
+// Hugging Face's DistilBertForMaskedLM: the encoder plus the masked-language-model head
+// (vocab_transform -> GELU -> vocab_layer_norm -> vocab_projector tied to the word embeddings).
+// murmur uses it to pretrain an encoder on unlabelled in-domain text before fine-tuning a
+// classifier from it (model_io loads its encoder into DistilBertForSequenceClassification).
+// Initialised as transformers does. Thread-safety and ownership as the classifier above.
+class DistilBertForMaskedLMImpl : public torch::nn::Module {
+ public:
+  explicit DistilBertForMaskedLMImpl(const DistilBertConfig& config);
+  // Vocabulary logits [rows.size(0), vocab_size], fp32, of the packed rows `rows` (int64) of
+  // the batch only: the positions a masked-LM loss looks at. Projecting every token onto the
+  // vocabulary would cost more than the encoder for a small model.
+  torch::Tensor forward(const Batch& batch, const torch::Tensor& rows);
+
+  const DistilBertConfig& config() const { return config_; }
+
+  DistilBertModel distilbert{nullptr};
+  torch::nn::Linear vocab_transform{nullptr};
+  torch::nn::LayerNorm vocab_layer_norm{nullptr};
+  VocabProjector vocab_projector{nullptr};
+
+ private:
+  DistilBertConfig config_;
+};
+TORCH_MODULE(DistilBertForMaskedLM);
 
 // Turns on bf16 autocast on CPU for its lifetime (matrix products in bf16, fp32 master weights
 // and fp32 gradients), and clears the cast-weight cache on exit as torch.autocast does.

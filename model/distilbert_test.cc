@@ -62,6 +62,58 @@ TEST(DistilBertTest, BaseParametersMatchHuggingFace) {
                            torch::ones({768})));
 }
 
+TEST(DistilBertTest, MaskedLmParametersMatchHuggingFaceAndTheProjectorIsTied) {
+  DistilBertForMaskedLM model(*DistilBertConfig::Preset("base", 30522));
+  NamedTensors actual = StateDict(model);
+  // transformers' DistilBertForMaskedLM state dict without the tied vocab_projector.weight.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  for (const auto& item : HuggingFaceBaseParameters()) {
+    if (item.first.rfind("distilbert.", 0) == 0) expected.push_back(item);
+  }
+  expected.push_back({"vocab_transform.weight", {768, 768}});
+  expected.push_back({"vocab_transform.bias", {768}});
+  expected.push_back({"vocab_layer_norm.weight", {768}});
+  expected.push_back({"vocab_layer_norm.bias", {768}});
+  expected.push_back({"vocab_projector.bias", {30522}});
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(actual[i].first, expected[i].first);
+    EXPECT_EQ(actual[i].second.sizes().vec(), expected[i].second) << expected[i].first;
+  }
+}
+
+TEST(DistilBertTest, MaskedLmLogitsUseTheWordEmbeddingsAndTrainThem) {
+  torch::manual_seed(3);
+  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
+  DistilBertForMaskedLM model(config);
+  model->eval();
+  auto batch = Batch::FromSequences({{3, 7, 8, 4}, {3, 9, 4}}, config.max_position_embeddings);
+  ASSERT_TRUE(batch.ok());
+  torch::Tensor rows = torch::tensor({1, 5}, torch::kLong);  // token 7 and token 9
+  torch::Tensor logits = model->forward(*batch, rows);
+  ASSERT_EQ(logits.sizes().vec(), (std::vector<int64_t>{2, 50}));
+  // The head by hand: the hidden state of each row through transform, GELU, LayerNorm, then
+  // the word-embedding table (tied) plus the projector's bias.
+  torch::Tensor hidden = model->distilbert(*batch).index_select(0, rows);
+  torch::Tensor h = model->vocab_layer_norm(torch::gelu(model->vocab_transform(hidden)));
+  torch::Tensor expected =
+      h.matmul(model->distilbert->embeddings->word_embeddings->weight.t()) +
+      model->vocab_projector->bias;
+  EXPECT_TRUE(torch::allclose(logits, expected, 1e-5, 1e-6));
+  // Training: the loss reaches the embedding rows of tokens that were never inputs (through
+  // the tied projector), and the projector has no weight of its own.
+  model->train();
+  torch::nn::functional::cross_entropy(model->forward(*batch, rows),
+                                       torch::tensor({7, 9}, torch::kLong))
+      .backward();
+  torch::Tensor grad = model->distilbert->embeddings->word_embeddings->weight.grad();
+  ASSERT_TRUE(grad.defined());
+  EXPECT_GT(grad[20].abs().sum().item<float>(), 0.0f);
+  for (const auto& item : model->named_parameters()) {
+    EXPECT_NE(item.key(), "vocab_projector.weight");
+  }
+}
+
 DistilBertForSequenceClassification TinyModel() {
   torch::manual_seed(7);
   DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);

@@ -1,5 +1,6 @@
 #include "model/model_io.h"
 
+#include <functional>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -40,32 +41,18 @@ std::string LoadReport::ToString() const {
   return out;
 }
 
-NamedTensors StateDict(const DistilBertForSequenceClassification& model) {
-  NamedTensors out;
-  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
-    out.emplace_back(item.key(), item.value());
-  }
-  return out;
-}
+namespace {
 
-absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
-                                       DistilBertForSequenceClassification& model) {
+// Copies every parameter of `module` from `file` (names with or without the "distilbert."
+// prefix, per `prefixed`). A parameter absent from the file is an error unless
+// `may_be_missing` says otherwise. Records the file names it used in `used`.
+absl::Status CopyParameters(const SafetensorsFile& file, torch::nn::Module& module, bool prefixed,
+                            const std::function<bool(const std::string&)>& may_be_missing,
+                            std::set<std::string>* used) {
   const std::string& path = file.path();
-  LoadReport report;
-  bool prefixed = false, has_head = false, has_mlm = false;
-  for (const TensorView& view : file.tensors()) {
-    prefixed = prefixed || absl::StartsWith(view.name, kEncoderPrefix);
-    has_head = has_head || IsHead(view.name);
-    has_mlm = has_mlm || absl::StartsWith(view.name, "vocab_projector.");
-  }
-  report.source_architecture = has_head  ? "DistilBertForSequenceClassification"
-                               : has_mlm ? "DistilBertForMaskedLM"
-                               : prefixed ? "DistilBertForMaskedLM"
-                                          : "DistilBertModel";
-  std::set<std::string> used;
-  absl::Status status = TorchCall(absl::StrCat("loading ", path), [&]() -> absl::Status {
+  return TorchCall(absl::StrCat("loading ", path), [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
-    for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+    for (const auto& item : module.named_parameters(/*recurse=*/true)) {
       const std::string& name = item.key();
       torch::Tensor param = item.value();
       std::string file_name = name;
@@ -74,7 +61,7 @@ absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
       }
       const TensorView* view = file.Find(file_name);
       if (view == nullptr) {
-        if (IsHead(name) && !has_head) continue;  // fresh head, reported below
+        if (may_be_missing(name)) continue;
         return absl::NotFoundError(absl::StrCat(path, ": missing tensor '", file_name, "'"));
       }
       std::vector<int64_t> expected(param.sizes().begin(), param.sizes().end());
@@ -94,23 +81,89 @@ absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
       torch::Tensor source = torch::from_blob(const_cast<uint8_t*>(view->data), view->shape,
                                               torch::TensorOptions().dtype(*type));
       param.copy_(source);
-      used.insert(file_name);
+      used->insert(file_name);
     }
     return absl::OkStatus();
   });
+}
+
+// Every tensor of `file` not in `used` must be `ignorable`; those go into `report`.
+absl::Status CheckLeftovers(const SafetensorsFile& file, const std::set<std::string>& used,
+                            const std::function<bool(const std::string&)>& ignorable,
+                            LoadReport* report) {
+  for (const TensorView& view : file.tensors()) {
+    if (used.count(view.name)) continue;
+    if (!ignorable(view.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.path(), ": unexpected tensor '", view.name, "'"));
+    }
+    report->ignored.push_back(view.name);
+  }
+  return absl::OkStatus();
+}
+
+bool HasPrefixedNames(const SafetensorsFile& file) {
+  for (const TensorView& view : file.tensors()) {
+    if (absl::StartsWith(view.name, kEncoderPrefix)) return true;
+  }
+  return false;
+}
+
+NamedTensors NamedParameters(const torch::nn::Module& module) {
+  NamedTensors out;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    out.emplace_back(item.key(), item.value());
+  }
+  return out;
+}
+
+}  // namespace
+
+NamedTensors StateDict(const DistilBertForSequenceClassification& model) {
+  return NamedParameters(*model);
+}
+
+NamedTensors StateDict(const DistilBertForMaskedLM& model) { return NamedParameters(*model); }
+
+absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
+                                       DistilBertForSequenceClassification& model) {
+  LoadReport report;
+  bool has_head = false, has_mlm = false;
+  for (const TensorView& view : file.tensors()) {
+    has_head = has_head || IsHead(view.name);
+    has_mlm = has_mlm || absl::StartsWith(view.name, "vocab_projector.");
+  }
+  const bool prefixed = HasPrefixedNames(file);
+  report.source_architecture = has_head  ? "DistilBertForSequenceClassification"
+                               : has_mlm ? "DistilBertForMaskedLM"
+                               : prefixed ? "DistilBertForMaskedLM"
+                                          : "DistilBertModel";
+  std::set<std::string> used;
+  absl::Status status = CopyParameters(
+      file, *model, prefixed,
+      [&](const std::string& name) { return IsHead(name) && !has_head; }, &used);
   if (!status.ok()) return status;
   if (!has_head) {
     TorchCall("initialising head", [&]() { model->ResetHead(); }).IgnoreError();
     report.head_initialized = true;
   }
-  for (const TensorView& view : file.tensors()) {
-    if (used.count(view.name)) continue;
-    if (!IsIgnorable(view.name)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": unexpected tensor '", view.name, "'"));
-    }
-    report.ignored.push_back(view.name);
-  }
+  if (auto s = CheckLeftovers(file, used, IsIgnorable, &report); !s.ok()) return s;
+  return report;
+}
+
+absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
+                                       DistilBertForMaskedLM& model) {
+  LoadReport report;
+  report.source_architecture = "DistilBertForMaskedLM";
+  std::set<std::string> used;
+  absl::Status status = CopyParameters(
+      file, *model, /*prefixed=*/true, [](const std::string&) { return false; }, &used);
+  if (!status.ok()) return status;
+  // transformers may save the tied projector weight too (it equals the word embeddings).
+  auto ignorable = [](const std::string& name) {
+    return name == "vocab_projector.weight" || absl::EndsWith(name, "embeddings.position_ids");
+  };
+  if (auto s = CheckLeftovers(file, used, ignorable, &report); !s.ok()) return s;
   return report;
 }
 
@@ -161,14 +214,15 @@ absl::StatusOr<LoadedModel> LoadModelDir(const std::string& dir, const LoadOptio
   return loaded;
 }
 
-absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
-                                        const DistilBertForSequenceClassification& model,
-                                        const SaveOptions& options) {
+namespace {
+
+absl::StatusOr<Manifest> SaveModel(const std::string& dir, const DistilBertConfig& config,
+                                   std::string_view architecture, const NamedTensors& state,
+                                   const SaveOptions& options) {
   if (options.vocab_path.empty()) return absl::InvalidArgumentError("SaveOptions.vocab_path");
   absl::StatusOr<std::unique_ptr<CheckpointWriter>> writer =
       CheckpointWriter::Create({.dir = dir, .overwrite = options.overwrite});
   if (!writer.ok()) return writer.status();
-  const DistilBertConfig& config = model->config();
   absl::StatusOr<int64_t> vocab_size = CountVocabLines(options.vocab_path);
   if (!vocab_size.ok()) return vocab_size.status();
   if (*vocab_size != config.vocab_size) {
@@ -176,10 +230,12 @@ absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
                                                    " but ", options.vocab_path, " has ",
                                                    *vocab_size, " tokens"));
   }
-  if (absl::Status s = (*writer)->WriteFile(kConfigFile, config.ToJson()); !s.ok()) return s;
+  if (absl::Status s = (*writer)->WriteFile(kConfigFile, config.ToJson(architecture)); !s.ok()) {
+    return s;
+  }
   if (absl::Status s = (*writer)->CopyFile(options.vocab_path, kVocabFile); !s.ok()) return s;
   absl::StatusOr<NamedTensors> fp32 = TorchCall("saving weights", [&]() {
-    NamedTensors tensors = StateDict(model);
+    NamedTensors tensors = state;
     for (auto& [name, tensor] : tensors) tensor = tensor.detach().to(torch::kFloat);
     return tensors;
   });
@@ -197,6 +253,21 @@ absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
     }
   }
   return (*writer)->Commit(options.info);
+}
+
+}  // namespace
+
+absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
+                                        const DistilBertForSequenceClassification& model,
+                                        const SaveOptions& options) {
+  return SaveModel(dir, model->config(), kSequenceClassificationArchitecture, StateDict(model),
+                   options);
+}
+
+absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
+                                        const DistilBertForMaskedLM& model,
+                                        const SaveOptions& options) {
+  return SaveModel(dir, model->config(), kMaskedLmArchitecture, StateDict(model), options);
 }
 
 }  // namespace murmur::model

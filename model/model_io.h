@@ -1,4 +1,5 @@
-// Loading and saving DistilBertForSequenceClassification in the Hugging Face directory layout.
+// Loading and saving DistilBertForSequenceClassification (and DistilBertForMaskedLM, the
+// pretraining model) in the Hugging Face directory layout.
 //
 // Loading accepts three kinds of weight files, recognised by their tensor names:
 //  - DistilBertForSequenceClassification ("distilbert.*", "pre_classifier.*", "classifier.*"):
@@ -45,9 +46,13 @@ struct LoadReport {
 // dtype). On error `model` may be partly overwritten.
 absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
                                        DistilBertForSequenceClassification& model);
+// The masked-LM model needs every tensor of DistilBertForMaskedLM (resuming a pretraining job);
+// a saved "vocab_projector.weight" (the tied word embeddings) is ignored.
+absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file, DistilBertForMaskedLM& model);
 
 // The model's parameters under Hugging Face's names, in registration order.
 NamedTensors StateDict(const DistilBertForSequenceClassification& model);
+NamedTensors StateDict(const DistilBertForMaskedLM& model);
 
 struct LoadOptions {
   // When the directory has murmur_manifest.json, check every file's sha256 before loading.
@@ -84,6 +89,10 @@ struct SaveOptions {
 // (fp32, metadata {"format": "pt"} as transformers expects), optional training state, manifest.
 absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
                                         const DistilBertForSequenceClassification& model,
+                                        const SaveOptions& options);
+// The same for a masked-LM model (config.json names DistilBertForMaskedLM; the tied projector
+// weight is not written, as transformers does not write it either).
+absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir, const DistilBertForMaskedLM& model,
                                         const SaveOptions& options);
 
 // Number of tokens (lines) in a vocab.txt, without parsing it (the tokenizer does that).

@@ -131,6 +131,54 @@ TEST(ModelIoTest, MaskedLmCheckpointLoadsEncoderAndReportsIgnoredTensors) {
   EXPECT_FALSE(loaded->manifest.has_value());
 }
 
+TEST(ModelIoTest, MaskedLmRoundTripAndFineTuningStartsFromItsEncoder) {
+  torch::manual_seed(11);
+  DistilBertForMaskedLM pretrained(*DistilBertConfig::Preset("tiny", kVocabSize));
+  {
+    torch::NoGradGuard no_grad;
+    pretrained->vocab_projector->bias.normal_();
+  }
+  SaveOptions options;
+  options.vocab_path = WriteVocab(kVocabSize);
+  options.overwrite = true;
+  std::string dir = TempPath("masked_lm_round_trip");
+  ASSERT_TRUE(SaveCheckpoint(dir, pretrained, options).ok());
+  absl::StatusOr<std::string> config = ReadFile(dir + "/config.json");
+  ASSERT_TRUE(config.ok());
+  EXPECT_NE(config->find("\"DistilBertForMaskedLM\""), std::string::npos);
+
+  // Resuming pretraining: every tensor comes back exactly.
+  torch::manual_seed(12);
+  DistilBertForMaskedLM resumed(*DistilBertConfig::Preset("tiny", kVocabSize));
+  auto file = SafetensorsFile::Open(dir + "/model.safetensors");
+  ASSERT_TRUE(file.ok());
+  absl::StatusOr<LoadReport> report = LoadWeights(**file, resumed);
+  ASSERT_TRUE(report.ok()) << report.status();
+  NamedTensors expected = StateDict(pretrained), actual = StateDict(resumed);
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_TRUE(torch::equal(actual[i].second, expected[i].second)) << expected[i].first;
+  }
+
+  // Fine-tuning: the classifier takes the encoder and gets a fresh head.
+  absl::StatusOr<LoadedModel> classifier = LoadModelDir(dir);
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+  EXPECT_EQ(classifier->report.source_architecture, "DistilBertForMaskedLM");
+  EXPECT_TRUE(classifier->report.head_initialized);
+  EXPECT_EQ(classifier->report.ignored.size(), 5u);  // transform, layer norm: 2 each; bias
+  EXPECT_TRUE(torch::equal(classifier->model->distilbert->embeddings->word_embeddings->weight,
+                           pretrained->distilbert->embeddings->word_embeddings->weight));
+
+  // A classifier checkpoint lacks the masked-LM head: resuming pretraining from it fails.
+  std::string classifier_dir = SaveTiny("classifier_for_mlm");
+  auto classifier_file = SafetensorsFile::Open(classifier_dir + "/model.safetensors");
+  ASSERT_TRUE(classifier_file.ok());
+  absl::StatusOr<LoadReport> wrong = LoadWeights(**classifier_file, resumed);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("vocab_transform.weight"), std::string::npos)
+      << wrong.status();
+}
+
 TEST(ModelIoTest, BareDistilBertModelLoads) {
   std::string dir = WriteEditedWeights("bare", [](NamedTensors& tensors) {
     EraseIf(tensors, [](const auto& t) { return t.first.rfind("distilbert.", 0) != 0; });
