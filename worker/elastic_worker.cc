@@ -161,7 +161,7 @@ struct ElasticWorker::Impl {
     t.dropout = spec.dropout();
     t.token_dropout = spec.token_dropout();
     const text::Vocab& vocab = tokenizer->vocab();
-    t.token_dropout_id = vocab.mask_id() >= 0 ? vocab.mask_id() : vocab.unk_id();
+    t.mask_token_id = vocab.mask_id() >= 0 ? vocab.mask_id() : vocab.unk_id();
     t.seed = spec.seed();
     t.total_steps = TotalSteps(1);
     t.threads = options.threads > 0

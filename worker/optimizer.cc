@@ -1,6 +1,7 @@
 #include "worker/optimizer.h"
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/variable.h>
 
 #include <cmath>
 #include <map>
@@ -82,6 +83,10 @@ void AdamW::Step(double lr) {
           p[j] = p[j] * decay_f - step_size_f * mj / (std::sqrt(vj) * inv_sqrt_bc2 + eps);
         }
       });
+      // Writes through raw pointers are invisible to the tensor's version counter, which
+      // caches of derived tensors (the model's fused q/k/v weights) key on: bump it as any
+      // in-place op would, or the next evaluation runs on stale weights.
+      torch::autograd::impl::bump_version(slot.parameter);
       continue;
     }
     if (decay != 1.0) slot.parameter.mul_(decay);

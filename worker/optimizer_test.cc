@@ -68,8 +68,12 @@ TEST(OptimizerTest, FusedFloatPathMatchesTensorOps) {
     at::Tensor g = at::randn({1000});
     w32.mutable_grad() = g;
     w64.mutable_grad() = g.to(at::kDouble);
+    const int64_t version = w32._version();
     fused.Step(1e-2);
     reference.Step(1e-2);
+    // Like any in-place op, the step bumps the version counter (caches of derived tensors,
+    // such as the model's fused q/k/v weights, key on it).
+    EXPECT_GT(w32._version(), version);
   }
   EXPECT_LT((w32.to(at::kDouble) - w64).abs().max().item<double>(), 1e-5);
   EXPECT_GT((w64 - initial).abs().max().item<double>(), 1e-3);  // the update did something

@@ -26,11 +26,21 @@ constexpr char kTrainingStateJsonKey[] = "global_step";
 
 }  // namespace
 
+// splitmix64's finaliser: independent per-sequence seeds from (job seed, stream, cache row).
+uint64_t MixSeed(uint64_t seed, uint64_t stream, uint64_t row) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1) + 0xbf58476d1ce4e5b9ULL * (row + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Evaluation's seed stream: no training step has this number.
+constexpr uint64_t kEvaluationStream = ~0ULL - 1;
+
 struct Trainer::Impl {
   TrainerOptions options;
   const data::TokenCache* cache = nullptr;
-  model::DistilBertConfig config;
-  model::DistilBertForSequenceClassification model{nullptr};
+  std::unique_ptr<Objective> objective;
   NamedTensors parameters;
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<GradientSynchronizer> sync;
@@ -43,14 +53,18 @@ struct Trainer::Impl {
     return state;
   }
 
-  // Sequences of token ids for the given cache rows, and their labels.
-  void Gather(const std::vector<uint32_t>& rows, std::vector<std::vector<int32_t>>* sequences,
-              std::vector<int64_t>* labels, std::vector<int64_t>* ids) const {
+  // Sequences of token ids for the given cache rows, their labels and per-sequence seeds (from
+  // the seed stream: the step, or evaluation).
+  void Gather(const std::vector<uint32_t>& rows, uint64_t stream,
+              std::vector<std::vector<int32_t>>* sequences, std::vector<int64_t>* labels,
+              std::vector<uint64_t>* seeds, std::vector<int64_t>* ids) const {
     sequences->clear();
     labels->clear();
+    seeds->clear();
     for (uint32_t row : rows) {
       sequences->push_back(cache->Ids(row));
       labels->push_back(cache->label(row));
+      seeds->push_back(MixSeed(options.seed, stream, row));
       if (ids != nullptr) ids->insert(ids->end(), sequences->back().begin(), sequences->back().end());
     }
   }
@@ -67,20 +81,10 @@ struct Trainer::Impl {
     std::bernoulli_distribution drop(options.token_dropout);
     for (std::vector<int32_t>& sequence : *sequences) {
       for (size_t j = 1; j + 1 < sequence.size(); ++j) {
-        if (drop(rng)) sequence[j] = options.token_dropout_id;
+        if (drop(rng)) sequence[j] = options.mask_token_id;
       }
     }
-    ids->push_back(options.token_dropout_id);
-  }
-
-  at::Tensor Logits(const std::vector<std::vector<int32_t>>& sequences) {
-    auto batch = model::Batch::FromSequences(sequences, config.max_position_embeddings);
-    TORCH_CHECK(batch.ok(), std::string(batch.status().message()));
-    if (options.bf16) {
-      model::AutocastBf16 autocast;
-      return model->forward(*batch).to(at::kFloat);
-    }
-    return model->forward(*batch);
+    ids->push_back(options.mask_token_id);
   }
 };
 
@@ -90,62 +94,52 @@ Trainer::~Trainer() = default;
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options,
                                                          const data::TokenCache* cache) {
   if (options.token_dropout < 0 || options.token_dropout >= 1 ||
-      (options.token_dropout > 0 && options.token_dropout_id < 0)) {
+      (options.token_dropout > 0 && options.mask_token_id < 0)) {
     return absl::InvalidArgumentError(
         "token_dropout must be in [0, 1), and needs a replacement token id when on");
+  }
+  if (options.token_dropout > 0 && options.objective != ObjectiveKind::kClassification) {
+    return absl::InvalidArgumentError("token_dropout applies to classification only");
   }
   if (options.total_steps <= 0) {
     return absl::InvalidArgumentError("total_steps must be positive");
   }
   if (options.vocab_path.empty()) return absl::InvalidArgumentError("vocab_path is required");
+  auto vocab_size = model::CountVocabLines(options.vocab_path);
+  if (!vocab_size.ok()) return vocab_size.status();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->cache = cache;
   if (options.threads > 0) torch::set_num_threads(options.threads);
   absl::Status status = model::TorchCall("creating the model", [&]() -> absl::Status {
     torch::manual_seed(options.seed);
-    if (!options.init_dir.empty()) {
-      auto loaded = model::LoadModelDir(options.init_dir);
-      if (!loaded.ok()) return loaded.status();
-      impl->config = loaded->config;
-      if (options.dropout >= 0) {
-        impl->config.dropout = impl->config.attention_dropout = options.dropout;
-        impl->config.seq_classif_dropout = options.dropout;
-        // Dropout modules read their probability at construction: rebuild and copy weights.
-        impl->model = model::DistilBertForSequenceClassification(impl->config);
-        torch::NoGradGuard no_grad;
-        auto source = loaded->model->named_parameters();
-        for (auto& item : impl->model->named_parameters()) {
-          item.value().copy_(source[item.key()]);
-        }
-      } else {
-        impl->model = loaded->model;
-      }
-    } else {
-      auto vocab_size = model::CountVocabLines(options.vocab_path);
-      if (!vocab_size.ok()) return vocab_size.status();
-      auto config = model::DistilBertConfig::Preset(options.preset, *vocab_size);
-      if (!config.ok()) return config.status();
-      impl->config = *config;
-      if (options.dropout >= 0) {
-        impl->config.dropout = impl->config.attention_dropout = options.dropout;
-        impl->config.seq_classif_dropout = options.dropout;
-      }
-      impl->model = model::DistilBertForSequenceClassification(impl->config);
-    }
-    if (cache->info().vocab_size != static_cast<uint32_t>(impl->config.vocab_size)) {
+    ObjectiveOptions objective;
+    objective.kind = options.objective;
+    objective.preset = options.preset;
+    objective.init_dir = options.init_dir;
+    objective.vocab_size = *vocab_size;
+    objective.dropout = options.dropout;
+    objective.bf16 = options.bf16;
+    objective.mask_token_id = options.mask_token_id;
+    auto created = Objective::Create(objective);
+    if (!created.ok()) return created.status();
+    impl->objective = *std::move(created);
+    const int64_t model_vocab = impl->objective->config().vocab_size;
+    if (cache->info().vocab_size != static_cast<uint32_t>(model_vocab)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the token cache was built with a vocabulary of ", cache->info().vocab_size,
-          " tokens but the model has ", impl->config.vocab_size));
+          " tokens but the model has ", model_vocab));
     }
-    impl->model->train();
-    for (auto& item : impl->model->named_parameters()) {
+    impl->objective->module().train();
+    for (auto& item : impl->objective->module().named_parameters()) {
       impl->parameters.emplace_back(item.key(), item.value());
     }
     AdamWOptions adamw;
     adamw.weight_decay = options.weight_decay;
     impl->optimizer = std::make_unique<AdamW>(impl->parameters, adamw);
-    impl->sync = std::make_unique<GradientSynchronizer>(impl->parameters, options.grad_sync);
+    GradSyncOptions grad_sync = options.grad_sync;
+    grad_sync.sparse_parameter = impl->objective->sparse_parameter();
+    impl->sync = std::make_unique<GradientSynchronizer>(impl->parameters, grad_sync);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -199,8 +193,10 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     for (auto& [name, parameter] : impl.parameters) parameter.mutable_grad() = at::Tensor();
     std::vector<std::vector<int32_t>> sequences;
     std::vector<int64_t> labels;
+    std::vector<uint64_t> seeds;
     std::vector<int64_t> step_ids;
-    double local_loss_sum = 0;
+    // [loss summed over its terms, terms] of this rank, then of all ranks.
+    at::Tensor loss = torch::zeros({2}, torch::kDouble);
     // The last micro-batch that has samples carries the gradient synchronisation.
     int last = -1;
     for (int i = 0; i < static_cast<int>(micro_batches.size()); ++i) {
@@ -209,25 +205,24 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     if (last < 0) impl.sync->Arm(&communicator);
     for (int i = 0; i <= last; ++i) {
       if (micro_batches[i].empty()) continue;
-      impl.Gather(micro_batches[i], &sequences, &labels, &step_ids);
+      impl.Gather(micro_batches[i], static_cast<uint64_t>(step), &sequences, &labels, &seeds,
+                  &step_ids);
       impl.DropTokens(step, communicator.rank(), i, &sequences, &step_ids);
-      at::Tensor logits = impl.Logits(sequences);
-      at::Tensor targets = torch::tensor(labels, torch::kLong);
-      at::Tensor loss_sum = torch::nn::functional::cross_entropy(
-          logits, targets,
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      local_loss_sum += loss_sum.item<double>();
+      Objective::Loss micro = impl.objective->ComputeLoss(sequences, labels, seeds);
+      loss[0] += micro.sum.item<double>();
+      loss[1] += static_cast<double>(micro.terms);
       result.samples += static_cast<int64_t>(labels.size());
       for (const auto& s : sequences) result.tokens += static_cast<int64_t>(s.size());
       if (i == last) impl.sync->Arm(&communicator);
-      (loss_sum / static_cast<double>(window_samples)).backward();
+      // Normalised by the step's samples (all ranks), so the summed gradients are the global
+      // mean per sample whatever each rank's share.
+      (micro.sum / static_cast<double>(window_samples)).backward();
     }
     result.compute_seconds = Since(start);
     at::Tensor ids = torch::tensor(step_ids, torch::kLong);
     if (auto s = impl.sync->Finish(ids, &result.sync); !s.ok()) return s;
-    at::Tensor loss = torch::tensor({local_loss_sum}, torch::kDouble);
     if (auto s = communicator.AllReduceSync(loss, ReduceOp::kSum); !s.ok()) return s;
-    result.loss = loss.item<double>() / static_cast<double>(std::max<int64_t>(1, window_samples));
+    result.loss = loss[0].item<double>() / std::max(1.0, loss[1].item<double>());
     result.sync_seconds = result.sync.wait_seconds;
     result.grad_norm = ClipGradNorm(impl.parameters, impl.options.max_grad_norm);
     const int64_t warmup = static_cast<int64_t>(impl.options.warmup_ratio *
@@ -244,7 +239,6 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
 absl::StatusOr<EvalResult> Trainer::Evaluate(Communicator& communicator) {
   Impl& impl = *impl_;
   const std::vector<uint32_t>& rows = impl.cache->validation_rows();
-  const int64_t classes = impl.config.num_labels();
   // This rank's contiguous share of the validation rows.
   const int64_t world = communicator.world_size(), rank = communicator.rank();
   const int64_t n = static_cast<int64_t>(rows.size());
@@ -255,54 +249,27 @@ absl::StatusOr<EvalResult> Trainer::Evaluate(Communicator& communicator) {
     return impl.cache->length(a) < impl.cache->length(b);
   });
   EvalResult result;
+  Objective& objective = *impl.objective;
   absl::Status status = model::TorchCall("evaluation", [&]() -> absl::Status {
-    impl.model->eval();
+    objective.module().eval();
     torch::NoGradGuard no_grad;
-    // counts: [loss_sum, examples, confusion (true x predicted)]
-    at::Tensor counts = torch::zeros({2 + classes * classes}, torch::kDouble);
+    at::Tensor counts = torch::zeros({objective.num_eval_counts()}, torch::kDouble);
     std::vector<std::vector<int32_t>> sequences;
     std::vector<int64_t> labels;
+    std::vector<uint64_t> seeds;
     for (size_t i = 0; i < mine.size(); i += impl.options.eval_batch_size) {
       std::vector<uint32_t> chunk(
           mine.begin() + i,
           mine.begin() + std::min(mine.size(), i + static_cast<size_t>(impl.options.eval_batch_size)));
-      impl.Gather(chunk, &sequences, &labels, nullptr);
-      at::Tensor logits = impl.Logits(sequences);
-      at::Tensor targets = torch::tensor(labels, torch::kLong);
-      counts[0] += torch::nn::functional::cross_entropy(
-                       logits, targets,
-                       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                       .item<double>();
-      counts[1] += static_cast<double>(labels.size());
-      at::Tensor predicted = logits.argmax(1);
-      at::Tensor cells = targets * classes + predicted;
-      counts.narrow(0, 2, classes * classes)
-          .add_(at::bincount(cells, {}, classes * classes).to(torch::kDouble));
+      impl.Gather(chunk, kEvaluationStream, &sequences, &labels, &seeds, nullptr);
+      objective.CountEvaluation(sequences, labels, seeds, counts);
     }
-    impl.model->train();
+    objective.module().train();
     if (auto s = communicator.AllReduceSync(counts, ReduceOp::kSum); !s.ok()) return s;
-    auto c = counts.accessor<double, 1>();
-    result.examples = static_cast<int64_t>(c[1]);
-    result.loss = c[0] / std::max(1.0, c[1]);
-    double correct = 0;
-    for (int64_t k = 0; k < classes; ++k) {
-      double tp = c[2 + k * classes + k], predicted = 0, actual = 0;
-      for (int64_t j = 0; j < classes; ++j) {
-        predicted += c[2 + j * classes + k];
-        actual += c[2 + k * classes + j];
-      }
-      correct += tp;
-      double precision = predicted > 0 ? tp / predicted : 0;
-      double recall = actual > 0 ? tp / actual : 0;
-      result.precision.push_back(precision);
-      result.recall.push_back(recall);
-      result.f1.push_back(precision + recall > 0 ? 2 * precision * recall / (precision + recall)
-                                                 : 0);
-    }
-    result.accuracy = correct / std::max(1.0, c[1]);
+    result = objective.Summarize(counts);
     return absl::OkStatus();
   });
-  impl.model->train();
+  objective.module().train();
   if (!status.ok()) return status;
   return result;
 }
@@ -317,13 +284,13 @@ absl::StatusOr<model::Manifest> Trainer::SaveCheckpoint(const std::string& dir,
   options.info = info;
   options.training_state = &state;
   options.overwrite = true;
-  return model::SaveCheckpoint(dir, impl_->model, options);
+  return impl_->objective->Save(dir, options);
 }
 
 absl::Status Trainer::LoadCheckpoint(const std::string& dir) {
   auto weights = model::SafetensorsFile::Open(dir + "/" + model::kWeightsFile);
   if (!weights.ok()) return weights.status();
-  auto report = model::LoadWeights(**weights, impl_->model);
+  auto report = impl_->objective->LoadWeights(**weights);
   if (!report.ok()) return report.status();
   auto state = model::LoadTrainingState(dir + "/" + model::kTrainingStateFile);
   if (!state.ok()) return state.status();

@@ -1,4 +1,5 @@
-// One data-parallel rank's training engine: the DistilBERT classifier, AdamW with the linear
+// One data-parallel rank's training engine: the model of the job's objective (the DistilBERT
+// classifier, or masked-LM pretraining of its encoder: objective.h), AdamW with the linear
 // schedule, gradient accumulation, clipping, bf16 autocast, bucketed/sparse gradient
 // synchronisation, evaluation and checkpoints — the parts of a Hugging Face Trainer that run on
 // one rank. Which samples to train on is decided outside (worker.h turns the coordinator's epoch
@@ -22,14 +23,17 @@
 #include "model/checkpoint.h"
 #include "worker/communicator.h"
 #include "worker/grad_sync.h"
+#include "worker/objective.h"
 
 namespace murmur::worker {
 
 struct TrainerOptions {
+  // What to train. Default classification.
+  ObjectiveKind objective = ObjectiveKind::kClassification;
   // Model preset ("tiny", "small", "base") when init_dir is empty. Default "small".
   std::string preset = "small";
-  // Hugging Face-layout directory to initialise from (a pretrained encoder or a classifier).
-  // Default: random initialisation from `seed`.
+  // Hugging Face-layout directory to initialise from (ObjectiveOptions::init_dir says which
+  // kinds each objective takes). Default: random initialisation from `seed`.
   std::string init_dir;
   // vocab.txt of the token cache (copied into checkpoints). Required.
   std::string vocab_path;
@@ -43,10 +47,11 @@ struct TrainerOptions {
   bool bf16 = false;
   // Overrides every dropout probability when >= 0. Default -1 (the config's).
   double dropout = -1;
-  // Probability of replacing a training token (not the first or last: [CLS], [SEP]) by
-  // `token_dropout_id`. 0: off.
+  // Classification: probability of replacing a training token (not the first or last: [CLS],
+  // [SEP]) by `mask_token_id` (word dropout). 0: off.
   double token_dropout = 0;
-  int32_t token_dropout_id = -1;
+  // The vocabulary's [MASK] id: token dropout's replacement, and masked-LM's mask.
+  int32_t mask_token_id = -1;
   // Initialisation and dropout seed. Default 42.
   uint64_t seed = 42;
   // Optimizer steps of the whole job, for the schedule. Required (> 0).
@@ -59,7 +64,7 @@ struct TrainerOptions {
 };
 
 struct StepResult {
-  double loss = 0;        // global mean loss of the step
+  double loss = 0;        // global mean loss of the step (per sample, or per masked token)
   int64_t samples = 0;    // this rank's samples
   int64_t tokens = 0;     // this rank's real tokens
   double grad_norm = 0;
@@ -67,13 +72,6 @@ struct StepResult {
   double compute_seconds = 0;  // forward + backward until the last bucket was launched
   double sync_seconds = 0;     // waiting for communication after backward
   GradSyncStats sync;
-};
-
-struct EvalResult {
-  double loss = 0;
-  double accuracy = 0;
-  std::vector<double> precision, recall, f1;  // per class
-  int64_t examples = 0;
 };
 
 class Trainer {

@@ -13,9 +13,11 @@
 namespace murmur::worker {
 namespace {
 
-// A synthetic corpus whose label is learnable: label 1 iff the text contains token 7.
+// A synthetic corpus whose label is learnable: label 1 iff the text contains token 7. With
+// `counting`, each text is a run of consecutive ids instead (a masked token is predictable
+// from its neighbours), for masked-LM pretraining.
 struct Fixture {
-  Fixture() {
+  explicit Fixture(bool counting = false) {
     dir = testing::TempDir() + "/trainer_" + std::to_string(counter++);
     EXPECT_TRUE(MakeDirectories(dir).ok());
     vocab_path = dir + "/vocab.txt";
@@ -29,8 +31,11 @@ struct Fixture {
       std::vector<int32_t> sequence = {2};
       int length = 2 + static_cast<int>(rng() % 12);
       bool positive = row % 2 == 0;
-      for (int k = 0; k < length; ++k) sequence.push_back(8 + static_cast<int32_t>(rng() % 30));
-      if (positive) sequence[1 + rng() % length] = 7;
+      const int32_t start = 8 + static_cast<int32_t>(rng() % (30 - length));
+      for (int k = 0; k < length; ++k) {
+        sequence.push_back(counting ? start + k : 8 + static_cast<int32_t>(rng() % 30));
+      }
+      if (positive && !counting) sequence[1 + rng() % length] = 7;
       sequence.push_back(3);
       ids.push_back(sequence);
       labels.push_back(positive ? 1 : 0);
@@ -44,6 +49,13 @@ struct Fixture {
     auto opened = data::TokenCache::Open(cache_path);
     EXPECT_TRUE(opened.ok()) << opened.status();
     cache = *std::move(opened);
+  }
+
+  TrainerOptions MaskedLmOptions() const {
+    TrainerOptions options = Options();
+    options.objective = ObjectiveKind::kMaskedLm;
+    options.mask_token_id = 4;
+    return options;
   }
 
   TrainerOptions Options() const {
@@ -142,6 +154,10 @@ TEST(TrainerTest, LearnsTheSyntheticTaskAndEvaluates) {
   ASSERT_TRUE(trainer.ok());
   FakeCollectiveHub hub(1);
   auto comm = hub.Join(0);
+  // Evaluating first fills the model's inference caches; they must follow the training steps.
+  auto untrained = (*trainer)->Evaluate(*comm);
+  ASSERT_TRUE(untrained.ok()) << untrained.status();
+  EXPECT_LT(untrained->accuracy, 0.7);
   const auto& rows = fixture.cache->train_rows();
   for (int step = 0; step < 60; ++step) {
     std::vector<std::vector<uint32_t>> micro(1);
@@ -185,7 +201,7 @@ TEST(TrainerTest, TokenDropoutIsReplayableAndKeepsRanksInSync) {
   Fixture fixture;
   TrainerOptions options = fixture.Options();
   options.token_dropout = 0.3;
-  options.token_dropout_id = 4;  // [MASK]
+  options.mask_token_id = 4;  // [MASK]
   options.weight_decay = 0;      // rows without gradient then stay exactly as they were
   // Train() also asserts both ranks end with identical weights: the [MASK] row, which no
   // original token touches, must be in the synchronised embedding rows.
@@ -207,11 +223,83 @@ TEST(TrainerTest, TokenDropoutIsReplayableAndKeepsRanksInSync) {
         << "without token dropout nothing reads [MASK]";
   }
 
-  options.token_dropout_id = -1;
+  options.mask_token_id = -1;
   EXPECT_FALSE(Trainer::Create(options, fixture.cache.get()).ok());
   options.token_dropout = 1.0;
-  options.token_dropout_id = 4;
+  options.mask_token_id = 4;
   EXPECT_FALSE(Trainer::Create(options, fixture.cache.get()).ok());
+}
+
+TEST(TrainerTest, MaskedLmTwoRanksEqualOneRankAndKeepTheTiedEmbeddingsInSync) {
+  Fixture fixture(/*counting=*/true);
+  // The tied projector gives every embedding row a gradient: Train() asserts both ranks end
+  // with identical weights, which row-sparse synchronisation of the table would break.
+  auto one = Train(fixture, 1, 8, 1, 5, fixture.MaskedLmOptions());
+  auto two = Train(fixture, 2, 4, 1, 5, fixture.MaskedLmOptions());
+  EXPECT_LT(MaxDifference(one, two), 1e-5);
+  auto fresh = Trainer::Create(fixture.MaskedLmOptions(), fixture.cache.get());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GT(MaxDifference(one, (*fresh)->Parameters()), 1e-3);
+  EXPECT_EQ(one.back().first, "vocab_projector.bias");
+}
+
+TEST(TrainerTest, MaskedLmLearnsToFillInTokensAndItsEncoderSeedsAClassifier) {
+  Fixture fixture(/*counting=*/true);
+  TrainerOptions options = fixture.MaskedLmOptions();
+  options.total_steps = 300;
+  auto trainer = Trainer::Create(options, fixture.cache.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  FakeCollectiveHub hub(1);
+  auto comm = hub.Join(0);
+  auto before = (*trainer)->Evaluate(*comm);
+  ASSERT_TRUE(before.ok()) << before.status();
+  const auto& rows = fixture.cache->train_rows();
+  for (int step = 0; step < 300; ++step) {
+    std::vector<std::vector<uint32_t>> micro(1);
+    for (int i = 0; i < 16; ++i) micro[0].push_back(rows[(step * 16 + i) % rows.size()]);
+    ASSERT_TRUE((*trainer)->Step(*comm, micro, 16).ok());
+  }
+  auto after = (*trainer)->Evaluate(*comm);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->examples, 40);
+  EXPECT_TRUE(after->f1.empty());
+  // A masked token of a counting run is its left neighbour + 1: far above chance (1/40).
+  EXPECT_LT(before->accuracy, 0.15);
+  EXPECT_GT(after->accuracy, 0.5) << "loss " << before->loss << " -> " << after->loss;
+  EXPECT_LT(after->loss, before->loss - 1.0);
+  // Evaluation masks the same tokens every time.
+  auto again = (*trainer)->Evaluate(*comm);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->loss, after->loss);
+
+  // The checkpoint is a DistilBertForMaskedLM directory: pretraining resumes from it exactly,
+  // and a classifier starts from its encoder.
+  model::CheckpointInfo info;
+  ASSERT_TRUE((*trainer)->SaveCheckpoint(fixture.dir + "/pretrained", info).ok());
+  auto resumed = Trainer::Create(options, fixture.cache.get());
+  ASSERT_TRUE(resumed.ok());
+  ASSERT_TRUE((*resumed)->LoadCheckpoint(fixture.dir + "/pretrained").ok());
+  EXPECT_EQ((*resumed)->global_step(), 300);
+  EXPECT_EQ(MaxDifference((*trainer)->Parameters(), (*resumed)->Parameters()), 0.0);
+
+  TrainerOptions fine_tune = fixture.Options();
+  fine_tune.init_dir = fixture.dir + "/pretrained";
+  auto classifier = Trainer::Create(fine_tune, fixture.cache.get());
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+  auto pretrained = (*trainer)->Parameters();
+  int compared = 0;
+  for (const auto& [name, tensor] : (*classifier)->Parameters()) {
+    for (const auto& [source_name, source] : pretrained) {
+      if (name != source_name) continue;
+      EXPECT_TRUE(torch::equal(tensor, source)) << name;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, static_cast<int>(pretrained.size()) - 5) << "all but the masked-LM head";
+
+  options.token_dropout = 0.1;
+  EXPECT_FALSE(Trainer::Create(options, fixture.cache.get()).ok())
+      << "token dropout is a classification regulariser";
 }
 
 TEST(TrainerTest, BroadcastStateMakesRanksEqual) {

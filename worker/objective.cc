@@ -1,0 +1,299 @@
+#include "worker/objective.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "model/distilbert.h"
+
+namespace murmur::worker {
+namespace {
+
+namespace F = torch::nn::functional;
+
+at::Tensor SummedCrossEntropy(const at::Tensor& logits, const at::Tensor& targets) {
+  return F::cross_entropy(logits, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+}
+
+model::Batch MakeBatch(const std::vector<std::vector<int32_t>>& sequences,
+                       const model::DistilBertConfig& config) {
+  auto batch = model::Batch::FromSequences(sequences, config.max_position_embeddings);
+  TORCH_CHECK(batch.ok(), std::string(batch.status().message()));
+  return *std::move(batch);
+}
+
+void OverrideDropout(model::DistilBertConfig& config, double dropout) {
+  if (dropout < 0) return;
+  config.dropout = config.attention_dropout = config.seq_classif_dropout = dropout;
+}
+
+class ClassificationObjective : public Objective {
+ public:
+  ClassificationObjective(model::DistilBertForSequenceClassification model, bool bf16)
+      : model_(std::move(model)), bf16_(bf16) {}
+
+  torch::nn::Module& module() override { return *model_; }
+  const model::DistilBertConfig& config() const override { return model_->config(); }
+  std::string sparse_parameter() const override {
+    return "distilbert.embeddings.word_embeddings.weight";
+  }
+
+  Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences,
+                   const std::vector<int64_t>& labels, const std::vector<uint64_t>&) override {
+    return {SummedCrossEntropy(Logits(sequences), torch::tensor(labels, torch::kLong)),
+            static_cast<int64_t>(labels.size())};
+  }
+
+  // [loss sum, examples, confusion matrix (true x predicted)]
+  int64_t num_eval_counts() const override { return 2 + classes() * classes(); }
+
+  void CountEvaluation(const std::vector<std::vector<int32_t>>& sequences,
+                       const std::vector<int64_t>& labels, const std::vector<uint64_t>&,
+                       at::Tensor& counts) override {
+    at::Tensor logits = Logits(sequences);
+    at::Tensor targets = torch::tensor(labels, torch::kLong);
+    counts[0] += SummedCrossEntropy(logits, targets).item<double>();
+    counts[1] += static_cast<double>(labels.size());
+    at::Tensor cells = targets * classes() + logits.argmax(1);
+    counts.narrow(0, 2, classes() * classes())
+        .add_(at::bincount(cells, {}, classes() * classes()).to(torch::kDouble));
+  }
+
+  EvalResult Summarize(const at::Tensor& counts) const override {
+    auto c = counts.accessor<double, 1>();
+    const int64_t k_classes = classes();
+    EvalResult result;
+    result.examples = static_cast<int64_t>(c[1]);
+    result.loss = c[0] / std::max(1.0, c[1]);
+    double correct = 0;
+    for (int64_t k = 0; k < k_classes; ++k) {
+      double tp = c[2 + k * k_classes + k], predicted = 0, actual = 0;
+      for (int64_t j = 0; j < k_classes; ++j) {
+        predicted += c[2 + j * k_classes + k];
+        actual += c[2 + k * k_classes + j];
+      }
+      correct += tp;
+      double precision = predicted > 0 ? tp / predicted : 0;
+      double recall = actual > 0 ? tp / actual : 0;
+      result.precision.push_back(precision);
+      result.recall.push_back(recall);
+      result.f1.push_back(precision + recall > 0 ? 2 * precision * recall / (precision + recall)
+                                                 : 0);
+    }
+    result.accuracy = correct / std::max(1.0, c[1]);
+    return result;
+  }
+
+  absl::StatusOr<model::Manifest> Save(const std::string& dir,
+                                       const model::SaveOptions& options) const override {
+    return model::SaveCheckpoint(dir, model_, options);
+  }
+  absl::StatusOr<model::LoadReport> LoadWeights(const model::SafetensorsFile& file) override {
+    return model::LoadWeights(file, model_);
+  }
+
+ private:
+  int64_t classes() const { return model_->config().num_labels(); }
+
+  at::Tensor Logits(const std::vector<std::vector<int32_t>>& sequences) {
+    model::Batch batch = MakeBatch(sequences, model_->config());
+    if (bf16_) {
+      model::AutocastBf16 autocast;
+      return model_->forward(batch).to(at::kFloat);
+    }
+    return model_->forward(batch);
+  }
+
+  model::DistilBertForSequenceClassification model_;
+  bool bf16_;
+};
+
+class MaskedLmObjective : public Objective {
+ public:
+  MaskedLmObjective(model::DistilBertForMaskedLM model, const ObjectiveOptions& options)
+      : model_(std::move(model)), options_(options) {}
+
+  torch::nn::Module& module() override { return *model_; }
+  const model::DistilBertConfig& config() const override { return model_->config(); }
+  std::string sparse_parameter() const override { return ""; }
+
+  Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences,
+                   const std::vector<int64_t>&, const std::vector<uint64_t>& seeds) override {
+    MaskedTokens masked = Mask(sequences, seeds);
+    return {SummedCrossEntropy(Logits(masked), torch::tensor(masked.targets, torch::kLong)),
+            static_cast<int64_t>(masked.targets.size())};
+  }
+
+  // [loss sum, masked tokens, correctly predicted masked tokens, sequences]
+  int64_t num_eval_counts() const override { return 4; }
+
+  void CountEvaluation(const std::vector<std::vector<int32_t>>& sequences,
+                       const std::vector<int64_t>&, const std::vector<uint64_t>& seeds,
+                       at::Tensor& counts) override {
+    MaskedTokens masked = Mask(sequences, seeds);
+    at::Tensor logits = Logits(masked);
+    at::Tensor targets = torch::tensor(masked.targets, torch::kLong);
+    counts[0] += SummedCrossEntropy(logits, targets).item<double>();
+    counts[1] += static_cast<double>(masked.targets.size());
+    counts[2] += logits.argmax(1).eq(targets).sum().item<double>();
+    counts[3] += static_cast<double>(sequences.size());
+  }
+
+  EvalResult Summarize(const at::Tensor& counts) const override {
+    auto c = counts.accessor<double, 1>();
+    EvalResult result;
+    result.loss = c[0] / std::max(1.0, c[1]);
+    result.accuracy = c[2] / std::max(1.0, c[1]);
+    result.examples = static_cast<int64_t>(c[3]);
+    return result;
+  }
+
+  absl::StatusOr<model::Manifest> Save(const std::string& dir,
+                                       const model::SaveOptions& options) const override {
+    return model::SaveCheckpoint(dir, model_, options);
+  }
+  absl::StatusOr<model::LoadReport> LoadWeights(const model::SafetensorsFile& file) override {
+    return model::LoadWeights(file, model_);
+  }
+
+ private:
+  MaskedTokens Mask(const std::vector<std::vector<int32_t>>& sequences,
+                    const std::vector<uint64_t>& seeds) const {
+    MaskedTokens masked = MaskTokens(sequences, seeds, options_.mask_probability,
+                                     options_.mask_token_id, model_->config().vocab_size);
+    // Nothing to predict (every sequence is only [CLS] [SEP]): predict the first [CLS], so the
+    // loss still reaches every parameter and the gradient hooks of the synchronisation fire.
+    if (masked.rows.empty()) {
+      masked.rows.push_back(0);
+      masked.targets.push_back(sequences.front().front());
+    }
+    return masked;
+  }
+
+  at::Tensor Logits(const MaskedTokens& masked) {
+    model::Batch batch = MakeBatch(masked.inputs, model_->config());
+    at::Tensor rows = torch::tensor(masked.rows, torch::kLong);
+    if (options_.bf16) {
+      model::AutocastBf16 autocast;
+      return model_->forward(batch, rows).to(at::kFloat);
+    }
+    return model_->forward(batch, rows);
+  }
+
+  model::DistilBertForMaskedLM model_;
+  ObjectiveOptions options_;
+};
+
+absl::StatusOr<std::unique_ptr<Objective>> CreateClassification(const ObjectiveOptions& options) {
+  model::DistilBertConfig config;
+  model::DistilBertForSequenceClassification loaded{nullptr};
+  if (!options.init_dir.empty()) {
+    auto dir = model::LoadModelDir(options.init_dir);
+    if (!dir.ok()) return dir.status();
+    config = dir->config;
+    loaded = dir->model;
+  } else {
+    auto preset = model::DistilBertConfig::Preset(options.preset, options.vocab_size);
+    if (!preset.ok()) return preset.status();
+    config = *preset;
+  }
+  OverrideDropout(config, options.dropout);
+  // Dropout probabilities are read at construction: build with the final config, then copy
+  // loaded weights in.
+  model::DistilBertForSequenceClassification classifier(config);
+  if (loaded) {
+    torch::NoGradGuard no_grad;
+    auto source = loaded->named_parameters();
+    for (auto& item : classifier->named_parameters()) item.value().copy_(source[item.key()]);
+  }
+  return std::make_unique<ClassificationObjective>(classifier, options.bf16);
+}
+
+absl::StatusOr<std::unique_ptr<Objective>> CreateMaskedLm(const ObjectiveOptions& options) {
+  if (options.mask_token_id < 0 || options.mask_token_id >= options.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "masked-LM pretraining needs the vocabulary's [MASK] id (got ", options.mask_token_id,
+        " for ", options.vocab_size, " tokens)"));
+  }
+  if (!(options.mask_probability > 0 && options.mask_probability < 1)) {
+    return absl::InvalidArgumentError("mask_probability must be in (0, 1)");
+  }
+  model::DistilBertConfig config;
+  std::unique_ptr<model::SafetensorsFile> weights;
+  if (!options.init_dir.empty()) {
+    auto loaded = model::DistilBertConfig::Load(options.init_dir + "/" + model::kConfigFile);
+    if (!loaded.ok()) return loaded.status();
+    config = *loaded;
+    auto file = model::SafetensorsFile::Open(options.init_dir + "/" + model::kWeightsFile);
+    if (!file.ok()) return file.status();
+    weights = *std::move(file);
+  } else {
+    auto preset = model::DistilBertConfig::Preset(options.preset, options.vocab_size);
+    if (!preset.ok()) return preset.status();
+    config = *preset;
+  }
+  OverrideDropout(config, options.dropout);
+  auto objective =
+      std::make_unique<MaskedLmObjective>(model::DistilBertForMaskedLM(config), options);
+  if (weights != nullptr) {
+    auto report = objective->LoadWeights(*weights);
+    if (!report.ok()) return report.status();
+  }
+  return objective;
+}
+
+}  // namespace
+
+absl::StatusOr<ObjectiveKind> ParseObjectiveKind(std::string_view name) {
+  if (name == "classification") return ObjectiveKind::kClassification;
+  if (name == "masked_lm") return ObjectiveKind::kMaskedLm;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown objective \"", std::string(name), "\"; expected classification or masked_lm"));
+}
+
+MaskedTokens MaskTokens(const std::vector<std::vector<int32_t>>& sequences,
+                        const std::vector<uint64_t>& seeds, double probability, int32_t mask_id,
+                        int64_t vocab_size) {
+  MaskedTokens out;
+  out.inputs = sequences;
+  int64_t row = 0;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    std::vector<int32_t>& input = out.inputs[i];
+    const int64_t length = static_cast<int64_t>(input.size());
+    if (length > 2) {
+      std::mt19937_64 rng(seeds[i]);
+      std::bernoulli_distribution choose(probability);
+      std::uniform_real_distribution<double> kind(0.0, 1.0);
+      std::uniform_int_distribution<int32_t> any_token(0, static_cast<int32_t>(vocab_size - 1));
+      std::vector<int64_t> chosen;
+      for (int64_t j = 1; j + 1 < length; ++j) {
+        if (choose(rng)) chosen.push_back(j);
+      }
+      if (chosen.empty()) {
+        chosen.push_back(std::uniform_int_distribution<int64_t>(1, length - 2)(rng));
+      }
+      for (int64_t j : chosen) {
+        out.rows.push_back(row + j);
+        out.targets.push_back(input[j]);
+        const double k = kind(rng);
+        if (k < 0.8) {
+          input[j] = mask_id;
+        } else if (k < 0.9) {
+          input[j] = any_token(rng);
+        }
+      }
+    }
+    row += length;
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Objective>> Objective::Create(const ObjectiveOptions& options) {
+  if (options.vocab_size <= 0 && options.init_dir.empty()) {
+    return absl::InvalidArgumentError("vocab_size is required");
+  }
+  return options.kind == ObjectiveKind::kMaskedLm ? CreateMaskedLm(options)
+                                                  : CreateClassification(options);
+}
+
+}  // namespace murmur::worker
