@@ -20,6 +20,14 @@ std::string FormatProgress(const v1::JobStatus& status) {
 std::string FormatFinalReport(const v1::JobStatus& status) {
   std::string out;
   for (const auto& eval : status.evaluations()) {
+    if (eval.precision_size() == 0) {  // masked-LM pretraining: no classes
+      absl::StrAppendFormat(&out,
+                            "epoch %d (step %d): masked-token accuracy %.4f, loss %.4f on %d "
+                            "texts\n",
+                            eval.epoch(), eval.global_step(), eval.accuracy(), eval.loss(),
+                            eval.examples());
+      continue;
+    }
     absl::StrAppendFormat(&out,
                           "epoch %d (step %d): validation accuracy %.4f, loss %.4f, "
                           "precision %s, recall %s, f1 %s on %d examples\n",

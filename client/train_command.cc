@@ -41,7 +41,7 @@ std::string Quote(const std::string& s) {
 
 int TrainCommand(const CommandArgs& args) {
   FlagParser flags("murmur train");
-  std::string data, vocab, preset = "small", out, init_dir;
+  std::string data, vocab, preset = "small", out, init_dir, objective = "classification";
   int workers = 2, batch = 32, epochs = 1, max_len = 64, threads = 0, accumulation = 1;
   int64_t max_steps = 0, checkpoint_every = 0;
   double lr = 0, dropout = -1, warmup_ratio = -1, weight_decay = -1, token_dropout = 0;
@@ -52,6 +52,9 @@ int TrainCommand(const CommandArgs& args) {
   flags.String("vocab", &vocab, "WordPiece vocab.txt", /*required=*/true);
   flags.String("preset", &preset, "model preset: tiny, small, base");
   flags.String("init", &init_dir, "Hugging Face-layout directory to initialise from");
+  flags.String("objective", &objective,
+               "classification, or masked_lm (pretrain the encoder on the training texts; "
+               "fine-tune from its best checkpoint with --init)");
   flags.Int("local-workers", &workers, "worker processes");
   flags.Int("batch-per-worker", &batch, "samples per worker per micro-batch");
   flags.Int("gradient-accumulation", &accumulation, "micro-batches per optimizer step");
@@ -95,6 +98,7 @@ int TrainCommand(const CommandArgs& args) {
   std::string spec = absl::StrCat(
       "{\n  \"corpus_path\": ", Quote(AbsolutePath(data)), ",\n  \"vocab_path\": ",
       Quote(AbsolutePath(vocab)), ",\n  \"model_preset\": ", Quote(preset),
+      ",\n  \"objective\": ", Quote(objective),
       ",\n  \"batch_per_worker\": ", batch, ",\n  \"gradient_accumulation\": ", accumulation,
       ",\n  \"epochs\": ", epochs, ",\n  \"max_steps\": ", max_steps, ",\n  \"max_length\": ",
       max_len, ",\n  \"seed\": ", seed, ",\n  \"bf16\": ", bf16 ? "true" : "false",

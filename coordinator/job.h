@@ -89,6 +89,9 @@ class Job {
   absl::Status ReportCheckpoint(const v1::CheckpointReport& report);
   absl::Status Leave(const v1::LeaveRequest& request);
 
+  // The spec the job was created with (immutable).
+  const v1::JobSpec& spec() const { return options_.spec; }
+
   // Operator-facing calls.
   v1::JobStatus Status() const;
   // 0 leaves a limit unchanged. INVALID_ARGUMENT unless 1 <= min <= max afterwards.

@@ -72,6 +72,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpec(const std::string& json, const std::str
   if (absent("collective_timeout_ms")) spec.set_collective_timeout_ms(10000);
   if (absent("backend")) spec.set_backend("gloo");
   if (absent("dropout")) spec.set_dropout(-1);
+  if (absent("objective")) spec.set_objective("classification");
   if (auto status = ValidateJobSpec(spec); !status.ok()) return status;
   return spec;
 }
@@ -144,6 +145,14 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     return FieldError("token_dropout", "must be in [0, 1)");
   }
   if (spec.threads_per_worker() < 0) return FieldError("threads_per_worker", "must be >= 0");
+  if (spec.objective() != "classification" && spec.objective() != "masked_lm") {
+    return FieldError("objective", absl::StrCat("must be classification or masked_lm, got '",
+                                                spec.objective(), "'"));
+  }
+  if (spec.objective() == "masked_lm" && spec.token_dropout() > 0) {
+    return FieldError("token_dropout",
+                      "applies to classification only (masked_lm masks tokens itself)");
+  }
   return absl::OkStatus();
 }
 

@@ -36,6 +36,7 @@ TEST(JobSpecTest, AppliesDocumentedDefaults) {
   EXPECT_EQ(spec->backend(), "gloo");
   EXPECT_DOUBLE_EQ(spec->dropout(), -1);
   EXPECT_FALSE(spec->skip_evaluation());
+  EXPECT_EQ(spec->objective(), "classification");
 }
 
 TEST(JobSpecTest, PretrainedOrBaseGetsSmallLearningRate) {
@@ -100,6 +101,9 @@ INSTANTIATE_TEST_SUITE_P(
                       BadSpec{WithField(R"("dropout": 1)"), "dropout"},
                       BadSpec{WithField(R"("token_dropout": -0.1)"), "token_dropout"},
                       BadSpec{WithField(R"("bogus_field": 1)"), "bogus_field"},
+                      BadSpec{WithField(R"("objective": "mlm")"), "objective"},
+                      BadSpec{WithField(R"("objective": "masked_lm", "token_dropout": 0.1)"),
+                              "classification only"},
                       BadSpec{WithField(R"("epochs": "many")"), "epochs"},
                       BadSpec{"{not json", "malformed JSON"},
                       BadSpec{"[1, 2]", "JSON object"}));

@@ -33,6 +33,12 @@ absl::StatusOr<std::pair<std::string, int64_t>> Publisher::Publish(const std::st
                                                                    const std::string& target,
                                                                    const std::string& model) {
   if (target.empty()) return absl::InvalidArgumentError("publish: target (host:port) is required");
+  if (job_->spec().objective() == "masked_lm") {
+    return absl::FailedPreconditionError(
+        "publish: this job pretrains a masked-LM encoder; its checkpoints have no classification "
+        "head. Fine-tune a classifier from one (job spec init_dir, murmur train --init) and "
+        "publish that");
+  }
   std::string path = checkpoint;
   if (path.empty()) {
     auto best = job_->BestCheckpoint();
@@ -58,6 +64,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> Publisher::Publish(const std::st
 
 void Publisher::PollOnce() {
   absl::MutexLock polling(&poll_mu_);
+  if (job_->spec().objective() == "masked_lm") return;  // nothing servable (see Publish)
   auto best = job_->BestCheckpoint();
   if (!best.ok()) return;  // nothing to publish yet
   for (const std::string& target : options_.auto_targets) {

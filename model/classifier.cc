@@ -36,6 +36,13 @@ absl::StatusOr<std::unique_ptr<Classifier>> Classifier::Create(const std::string
   absl::StatusOr<LoadedModel> loaded =
       LoadModelDir(dir, {.verify_manifest = options.verify_manifest});
   if (!loaded.ok()) return loaded.status();
+  if (loaded->report.head_initialized) {
+    // A pretrained encoder (e.g. a masked-LM pretraining job's checkpoint) would answer with a
+    // random head: refuse it rather than serve noise.
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, " holds a ", loaded->report.source_architecture,
+        " without a classification head; fine-tune it first (murmur train --init ", dir, ")"));
+  }
   impl->loaded = std::move(*loaded);
   const DistilBertConfig& config = impl->loaded.config;
   impl->max_length = options.max_length > 0

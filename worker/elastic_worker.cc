@@ -150,6 +150,9 @@ struct ElasticWorker::Impl {
 
   absl::Status CreateTrainer() {
     TrainerOptions t;
+    auto objective = ParseObjectiveKind(spec.objective());
+    if (!objective.ok()) return objective.status();
+    t.objective = *objective;
     t.preset = spec.model_preset();
     t.init_dir = spec.init_dir();
     t.vocab_path = spec.vocab_path();
