@@ -6,8 +6,13 @@
 #   worker/bench/quality_bench.sh [--epochs N] [--workers N] [--batch B] [--lr X]
 #                                 [--dropout P] [--vocab-size N] [--warmup-ratio R]
 #                                 [--weight-decay W] [--token-dropout P] [--seed S]
+#                                 [--pretrain-epochs N] [--pretrain-batch B] [--pretrain-lr X]
 #
-# Prints both validation accuracies and murmur's training time.
+# --pretrain-epochs N first pretrains the encoder with masked-LM on the training split's texts
+# (labels unused; same split, so no validation text is seen) and fine-tunes from its best
+# checkpoint. Still "from scratch": no outside weights.
+#
+# Prints both validation accuracies and murmur's training time (pretraining included).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Defaults: the main job's settings (deploy/run_local.sh), the best measured.
@@ -21,6 +26,9 @@ warmup=-1
 decay=0.1
 token_dropout=0.1
 seed=42
+pretrain_epochs=0
+pretrain_batch=64
+pretrain_lr=1e-3
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs="$2"; shift 2 ;;
@@ -33,6 +41,9 @@ while [ $# -gt 0 ]; do
     --weight-decay) decay="$2"; shift 2 ;;
     --token-dropout) token_dropout="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
+    --pretrain-epochs) pretrain_epochs="$2"; shift 2 ;;
+    --pretrain-batch) pretrain_batch="$2"; shift 2 ;;
+    --pretrain-lr) pretrain_lr="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +58,18 @@ baseline=$(/usr/bin/python3 worker/bench/tfidf_baseline.py "$work/split" | sed -
 "$murmur" vocab build --corpus "$data/negative.txt" --corpus "$data/positive.txt" --size "$vocab_size" \
   --out "$work/vocab.txt" >/dev/null
 start=$(date +%s)
-"$murmur" train --data "$data" --vocab "$work/vocab.txt" --preset small --local-workers "$workers" \
+init=()
+if [ "$pretrain_epochs" -gt 0 ]; then
+  "$murmur" train --objective masked_lm --data "$data" --vocab "$work/vocab.txt" --preset small \
+    --local-workers "$workers" --batch-per-worker "$pretrain_batch" --epochs "$pretrain_epochs" \
+    --max-len 64 --bf16 --lr "$pretrain_lr" --dropout 0.1 --seed "$seed" \
+    --out "$work/pretrain" > "$work/pretrain.log" 2>&1
+  grep -E "masked-token accuracy" "$work/pretrain.log"
+  pretrained=$(sed -n 's/^best checkpoint: \(.*\) (step .*/\1/p' "$work/pretrain.log" | tail -1)
+  echo "pretraining_seconds=$(( $(date +%s) - start )) best=$pretrained"
+  init=(--init "$pretrained")
+fi
+"$murmur" train "${init[@]}" --data "$data" --vocab "$work/vocab.txt" --preset small --local-workers "$workers" \
   --batch-per-worker "$batch" --epochs "$epochs" --max-len 64 --bf16 --lr "$lr" --dropout "$dropout" \
   --warmup-ratio "$warmup" --weight-decay "$decay" --token-dropout "$token_dropout" --seed "$seed" \
   --out "$work/train" > "$work/train.log" 2>&1
@@ -57,4 +79,4 @@ murmur_accuracy=$(grep -E "validation accuracy" "$work/train.log" | tail -1 | se
 best=$(grep -E "validation accuracy" "$work/train.log" | sed -E 's/.*validation accuracy ([0-9.]+).*/\1/' | sort -n | tail -1)
 echo "tfidf_lr_accuracy=$baseline"
 echo "murmur_small_accuracy_last=$murmur_accuracy murmur_small_accuracy_best=$best"
-echo "murmur_training_seconds=$seconds (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout seed=$seed)"
+echo "murmur_training_seconds=$seconds (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout seed=$seed pretrain_epochs=$pretrain_epochs pretrain_batch=$pretrain_batch pretrain_lr=$pretrain_lr)"
