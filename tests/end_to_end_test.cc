@@ -182,5 +182,65 @@ TEST(EndToEndTest, HotSwapUnderLoadWhileTrainingPublishesAndAWorkerDies) {
   }
 }
 
+// Masked-LM pretraining, then fine-tuning, as docs/operations.md describes: the pretraining job
+// trains and checkpoints a DistilBertForMaskedLM and publishes nothing although it has a replica
+// to publish to (serving, like `murmur predict`, refuses a model without a classification
+// head); the classification job started from its best checkpoint publishes, and serves.
+TEST(EndToEndTest, PretrainMaskedLmThenFineTuneAndServe) {
+  std::string corpus = WriteTweetCorpus(TempDir() + "/corpus-2k", 1000);
+  std::string pretrained;
+  {
+    Cluster pretrain("mlm", corpus,
+                     "\"objective\": \"masked_lm\", \"model_preset\": \"tiny\", "
+                     "\"batch_per_worker\": 32, \"epochs\": 2, \"max_length\": 48, "
+                     "\"learning_rate\": 0.003, \"threads_per_worker\": 1");
+    ASSERT_TRUE(pretrain.StartServing().ok()) << pretrain.Logs();
+    ASSERT_TRUE(pretrain.StartCoordinator({"--publish-to", pretrain.serving_address()}).ok())
+        << pretrain.Logs();
+    ASSERT_TRUE(pretrain.AddWorker("a").ok());
+    ASSERT_TRUE(pretrain.AddWorker("b").ok());
+    ASSERT_TRUE(pretrain.WaitFor(Finished, 600).ok()) << pretrain.Logs();
+    auto done = pretrain.WaitForWorkersToExit(120);
+    ASSERT_TRUE(done.ok()) << done.status() << pretrain.Logs();
+    ASSERT_EQ(done->evaluations_size(), 2) << pretrain.Logs();
+    for (const auto& eval : done->evaluations()) {
+      EXPECT_EQ(eval.precision_size(), 0) << "masked-token accuracy has no classes";
+      EXPECT_GT(eval.accuracy(), 0.0);
+      EXPECT_LT(eval.accuracy(), 1.0);
+    }
+    EXPECT_LT(done->evaluations(1).loss(), done->evaluations(0).loss()) << "it learned";
+    for (const auto& checkpoint : done->checkpoints()) {
+      EXPECT_EQ(checkpoint.published_size(), 0) << checkpoint.path();
+      if (checkpoint.best()) pretrained = checkpoint.path();
+    }
+    ASSERT_FALSE(pretrained.empty()) << pretrain.Logs();
+    auto config = ReadFile(pretrained + "/config.json");
+    ASSERT_TRUE(config.ok());
+    EXPECT_NE(config->find("DistilBertForMaskedLM"), std::string::npos);
+    EXPECT_NE(RunShell("client/murmur predict --model '" + pretrained + "' < /dev/null"), 0)
+        << "a checkpoint without a classification head must not classify";
+  }
+
+  Cluster fine_tune("fine-tune", corpus,
+                    "\"init_dir\": \"" + pretrained +
+                        "\", \"batch_per_worker\": 32, \"epochs\": 1, \"max_length\": 48, "
+                        "\"learning_rate\": 0.003, \"threads_per_worker\": 1");
+  ASSERT_TRUE(fine_tune.StartServing().ok()) << fine_tune.Logs();
+  ASSERT_TRUE(fine_tune.StartCoordinator({"--publish-to", fine_tune.serving_address()}).ok())
+      << fine_tune.Logs();
+  ASSERT_TRUE(fine_tune.AddWorker("a").ok());
+  auto published =
+      fine_tune.WaitFor([](const JobStatus& s) { return !PublishedBest(s).empty(); }, 600);
+  ASSERT_TRUE(published.ok()) << published.status() << fine_tune.Logs();
+  ASSERT_GE(published->evaluations_size(), 1);
+  EXPECT_EQ(published->evaluations(0).precision_size(), 2) << "a classifier again";
+  std::vector<std::string> texts = SomeTweets(10);
+  auto serving = Client(fine_tune.serving_address());
+  ASSERT_NE(serving, nullptr);
+  auto response = serving->Classify(texts);
+  ASSERT_TRUE(response.ok()) << response.status() << fine_tune.Logs();
+  EXPECT_EQ(response->results_size(), static_cast<int>(texts.size()));
+}
+
 }  // namespace
 }  // namespace murmur::testing

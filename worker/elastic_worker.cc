@@ -297,7 +297,12 @@ struct ElasticWorker::Impl {
       if (!result.ok()) return result.status();
       eval = *result;
       evaluated = true;
-      if (comm.rank() == 0) {
+      if (comm.rank() == 0 && eval.f1.empty()) {  // masked-LM: no classes
+        std::fprintf(stderr, "[eval] epoch %d step %lld: loss %.4f masked-token accuracy %.4f "
+                     "(%lld texts)\n",
+                     epoch, static_cast<long long>(trainer->global_step()), eval.loss,
+                     eval.accuracy, static_cast<long long>(eval.examples));
+      } else if (comm.rank() == 0) {
         std::fprintf(stderr,
                      "[eval] epoch %d step %lld: loss %.4f accuracy %.4f f1 neg %.4f pos %.4f "
                      "(%lld examples)\n",
