@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # The main job on one machine: a coordinator, two workers and a serving replica as separate
-# processes on 127.0.0.1. Trains the small preset on the real Sentiment140 tweets (or
-# $MURMUR_DATA), shows progress, evaluates every epoch, publishes the best checkpoint to the
-# serving replica over gRPC (which hot-swaps to it), then classifies example tweets through the
-# gRPC client. Installs what is missing and builds first. Everything lands in run/<time>/:
-# logs of every process, checkpoints, metrics.jsonl and training_curve.svg.
+# processes on 127.0.0.1. Pretrains the small preset's encoder from scratch with masked-LM on the
+# training tweets (the real Sentiment140 tweets, or $MURMUR_DATA), then fine-tunes the classifier
+# from it, shows progress, evaluates every epoch, publishes the best checkpoint to the serving
+# replica over gRPC (which hot-swaps to it), then classifies example tweets through the gRPC
+# client. Installs what is missing and builds first. Everything lands in run/<time>/: logs of
+# every process, checkpoints, metrics.jsonl and training_curve.svg of both jobs.
 #
-#   deploy/run_local.sh [--epochs N] [--workers N] [--max-steps N] [--preset NAME]
+#   deploy/run_local.sh [--epochs N] [--pretrain-epochs N] [--workers N] [--max-steps N]
+#                       [--preset NAME]
+# --pretrain-epochs 0 skips pretraining (the classifier then starts from random weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=2
+pretrain_epochs=4
 workers=2
 max_steps=0
 preset=small
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs="$2"; shift 2 ;;
+    --pretrain-epochs) pretrain_epochs="$2"; shift 2 ;;
     --workers) workers="$2"; shift 2 ;;
     --max-steps) max_steps="$2"; shift 2 ;;
     --preset) preset="$2"; shift 2 ;;
-    *) echo "usage: deploy/run_local.sh [--epochs N] [--workers N] [--max-steps N] [--preset NAME]" >&2; exit 2 ;;
+    *) echo "usage: deploy/run_local.sh [--epochs N] [--pretrain-epochs N] [--workers N] [--max-steps N] [--preset NAME]" >&2; exit 2 ;;
   esac
 done
 
@@ -79,13 +84,35 @@ done
 serve_target="127.0.0.1:$(tr -d '[:space:]' < "$run_dir/serve.port")"
 echo "== serving replica on $serve_target (no model yet)"
 
-# Hyper-parameters for the small preset from scratch on ~80k tweets, the best measured with
-# worker/bench/quality_bench.sh (which defaults to them): small batches, weight decay 0.1,
-# dropout 0.3 and 10% token dropout hold off the overfitting that sets in after ~1 epoch.
-echo "== training: $workers workers, preset $preset, $epochs epochs on $data"
-"$murmur" train --data "$data" --vocab "$vocab" --preset "$preset" --local-workers "$workers" \
-  --batch-per-worker 16 --epochs "$epochs" --max-steps "$max_steps" --max-len 64 --bf16 \
-  --lr 3e-4 --dropout 0.3 --weight-decay 0.1 --token-dropout 0.1 \
+# Masked-LM pretraining of the encoder on the training split's texts (labels unused; the same
+# seed, hence the same split as the classifier's job, so no validation text is seen). Nothing
+# from outside: the model still starts from random weights. Measured with
+# worker/bench/quality_bench.sh --pretrain-epochs N.
+init=()
+if [ "$pretrain_epochs" -gt 0 ]; then
+  echo "== pretraining the encoder (masked-LM): $workers workers, preset $preset, $pretrain_epochs epochs on $data"
+  "$murmur" train --objective masked_lm --data "$data" --vocab "$vocab" --preset "$preset" \
+    --local-workers "$workers" --batch-per-worker 64 --epochs "$pretrain_epochs" \
+    --max-steps "$max_steps" --max-len 64 --bf16 --lr 1e-3 --dropout 0.1 --out "$run_dir/pretrain" \
+    | tee "$run_dir/logs/pretrain.out"
+  # The coordinator's best checkpoint (highest masked-token accuracy).
+  pretrained=$(sed -n 's/^best checkpoint: \(.*\) (step .*/\1/p' "$run_dir/logs/pretrain.out" | tail -1)
+  [ -n "$pretrained" ] || { echo "run_local: pretraining left no checkpoint" >&2; exit 1; }
+  init=(--init "$pretrained")
+fi
+
+# Fine-tuning hyper-parameters, the best measured with worker/bench/quality_bench.sh (which
+# defaults to them). From a pretrained encoder: a gentle rate and light dropout. From random
+# weights (--pretrain-epochs 0): small batches, a larger rate, dropout 0.3 and 10% token dropout
+# hold off the overfitting that sets in after ~1 epoch.
+if [ "${#init[@]}" -gt 0 ]; then
+  tuning=(--batch-per-worker 32 --lr 1e-4 --dropout 0.1)
+else
+  tuning=(--batch-per-worker 16 --lr 3e-4 --dropout 0.3 --token-dropout 0.1)
+fi
+echo "== training the classifier: $workers workers, preset $preset, $epochs epochs on $data"
+"$murmur" train "${init[@]}" --data "$data" --vocab "$vocab" --preset "$preset" --local-workers "$workers" \
+  "${tuning[@]}" --epochs "$epochs" --max-steps "$max_steps" --max-len 64 --bf16 --weight-decay 0.1 \
   --out "$run_dir/train" --publish-to "$serve_target"
 
 echo "== classifying example tweets through the gRPC client ($serve_target)"
@@ -95,4 +122,4 @@ echo "== classifying example tweets through the gRPC client ($serve_target)"
   "just finished my exams, going to the beach with friends :)" \
   "my dog is sick and I can't stop crying" \
   "the new album is out and it's amazing"
-echo "== done: $run_dir (logs/, train/checkpoints/, train/metrics.jsonl, train/training_curve.svg)"
+echo "== done: $run_dir (logs/, pretrain/ and train/: checkpoints/, metrics.jsonl, training_curve.svg)"

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The quality target, side by side on the same 80/20 split of the 100k real tweets: murmur's
 # default small preset trained from scratch (2 local workers, bf16, a 16,000-token vocabulary
-# trained on the corpus) against TF-IDF + logistic regression (scikit-learn).
+# trained on the corpus; by default its encoder first pretrained with masked-LM on the training
+# texts, as the main job does) against TF-IDF + logistic regression (scikit-learn).
 #
 #   worker/bench/quality_bench.sh [--epochs N] [--workers N] [--batch B] [--lr X]
 #                                 [--dropout P] [--vocab-size N] [--warmup-ratio R]
 #                                 [--weight-decay W] [--token-dropout P] [--seed S]
 #                                 [--pretrain-epochs N] [--pretrain-batch B] [--pretrain-lr X]
 #
-# --pretrain-epochs N first pretrains the encoder with masked-LM on the training split's texts
-# (labels unused; same split, so no validation text is seen) and fine-tunes from its best
-# checkpoint. Still "from scratch": no outside weights.
+# --pretrain-epochs N (default 4, as deploy/run_local.sh) first pretrains the encoder with
+# masked-LM on the training split's texts (labels unused; same split, so no validation text is
+# seen) and fine-tunes from its best checkpoint. Still "from scratch": no outside weights.
+# 0 trains the classifier from random weights. Fine-tuning flags left out take the main job's
+# values for the chosen start.
 #
 # Prints both validation accuracies and murmur's training time (pretraining included).
 set -euo pipefail
@@ -18,15 +21,15 @@ cd "$(dirname "$0")/../.."
 # Defaults: the main job's settings (deploy/run_local.sh), the best measured.
 epochs=2
 workers=2
-batch=16
-lr=3e-4
-dropout=0.3
+batch=
+lr=
+dropout=
 vocab_size=16000
 warmup=-1
 decay=0.1
-token_dropout=0.1
+token_dropout=
 seed=42
-pretrain_epochs=0
+pretrain_epochs=4
 pretrain_batch=64
 pretrain_lr=1e-3
 while [ $# -gt 0 ]; do
@@ -47,6 +50,11 @@ while [ $# -gt 0 ]; do
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
+if [ "$pretrain_epochs" -gt 0 ]; then  # from a pretrained encoder
+  : "${batch:=32}" "${lr:=1e-4}" "${dropout:=0.1}" "${token_dropout:=0}"
+else  # from random weights
+  : "${batch:=16}" "${lr:=3e-4}" "${dropout:=0.3}" "${token_dropout:=0.1}"
+fi
 data="${MURMUR_SHARED_DATA:-$(cd .. && pwd)/shared/data}/sentiment140_text_100k"
 work="$(mktemp -d /tmp/murmur-quality.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
