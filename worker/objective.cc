@@ -27,13 +27,33 @@ void OverrideDropout(model::DistilBertConfig& config, double dropout) {
   config.dropout = config.attention_dropout = config.seq_classif_dropout = dropout;
 }
 
-class ClassificationObjective : public Objective {
+// What both objectives do the same way with their model (one of the two model/ module holders,
+// which model_io saves and loads by overload).
+template <typename Model>
+class ObjectiveWithModel : public Objective {
  public:
-  ClassificationObjective(model::DistilBertForSequenceClassification model, bool bf16)
-      : model_(std::move(model)), bf16_(bf16) {}
+  explicit ObjectiveWithModel(Model model) : model_(std::move(model)) {}
 
   torch::nn::Module& module() override { return *model_; }
   const model::DistilBertConfig& config() const override { return model_->config(); }
+  absl::StatusOr<model::Manifest> Save(const std::string& dir,
+                                       const model::SaveOptions& options) const override {
+    return model::SaveCheckpoint(dir, model_, options);
+  }
+  absl::StatusOr<model::LoadReport> LoadWeights(const model::SafetensorsFile& file) override {
+    return model::LoadWeights(file, model_);
+  }
+
+ protected:
+  Model model_;
+};
+
+class ClassificationObjective
+    : public ObjectiveWithModel<model::DistilBertForSequenceClassification> {
+ public:
+  ClassificationObjective(model::DistilBertForSequenceClassification model, bool bf16)
+      : ObjectiveWithModel(std::move(model)), bf16_(bf16) {}
+
   std::string sparse_parameter() const override {
     return "distilbert.embeddings.word_embeddings.weight";
   }
@@ -84,14 +104,6 @@ class ClassificationObjective : public Objective {
     return result;
   }
 
-  absl::StatusOr<model::Manifest> Save(const std::string& dir,
-                                       const model::SaveOptions& options) const override {
-    return model::SaveCheckpoint(dir, model_, options);
-  }
-  absl::StatusOr<model::LoadReport> LoadWeights(const model::SafetensorsFile& file) override {
-    return model::LoadWeights(file, model_);
-  }
-
  private:
   int64_t classes() const { return model_->config().num_labels(); }
 
@@ -104,17 +116,14 @@ class ClassificationObjective : public Objective {
     return model_->forward(batch);
   }
 
-  model::DistilBertForSequenceClassification model_;
   bool bf16_;
 };
 
-class MaskedLmObjective : public Objective {
+class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM> {
  public:
   MaskedLmObjective(model::DistilBertForMaskedLM model, const ObjectiveOptions& options)
-      : model_(std::move(model)), options_(options) {}
+      : ObjectiveWithModel(std::move(model)), options_(options) {}
 
-  torch::nn::Module& module() override { return *model_; }
-  const model::DistilBertConfig& config() const override { return model_->config(); }
   std::string sparse_parameter() const override { return ""; }
 
   Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences,
@@ -148,14 +157,6 @@ class MaskedLmObjective : public Objective {
     return result;
   }
 
-  absl::StatusOr<model::Manifest> Save(const std::string& dir,
-                                       const model::SaveOptions& options) const override {
-    return model::SaveCheckpoint(dir, model_, options);
-  }
-  absl::StatusOr<model::LoadReport> LoadWeights(const model::SafetensorsFile& file) override {
-    return model::LoadWeights(file, model_);
-  }
-
  private:
   MaskedTokens Mask(const std::vector<std::vector<int32_t>>& sequences,
                     const std::vector<uint64_t>& seeds) const {
@@ -180,7 +181,6 @@ class MaskedLmObjective : public Objective {
     return model_->forward(batch, rows);
   }
 
-  model::DistilBertForMaskedLM model_;
   ObjectiveOptions options_;
 };
 

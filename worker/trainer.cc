@@ -24,8 +24,6 @@ double Since(Clock::time_point start) {
 
 constexpr char kTrainingStateJsonKey[] = "global_step";
 
-}  // namespace
-
 // splitmix64's finaliser: independent per-sequence seeds from (job seed, stream, cache row).
 uint64_t MixSeed(uint64_t seed, uint64_t stream, uint64_t row) {
   uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1) + 0xbf58476d1ce4e5b9ULL * (row + 1);
@@ -36,6 +34,8 @@ uint64_t MixSeed(uint64_t seed, uint64_t stream, uint64_t row) {
 
 // Evaluation's seed stream: no training step has this number.
 constexpr uint64_t kEvaluationStream = ~0ULL - 1;
+
+}  // namespace
 
 struct Trainer::Impl {
   TrainerOptions options;
