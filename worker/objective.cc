@@ -197,9 +197,12 @@ absl::StatusOr<std::unique_ptr<Objective>> CreateClassification(const ObjectiveO
     if (!preset.ok()) return preset.status();
     config = *preset;
   }
+  if (loaded && options.dropout < 0) {
+    return std::make_unique<ClassificationObjective>(loaded, options.bf16);
+  }
   OverrideDropout(config, options.dropout);
   // Dropout probabilities are read at construction: build with the final config, then copy
-  // loaded weights in.
+  // loaded weights in (a second model only when a loaded one needs other dropouts).
   model::DistilBertForSequenceClassification classifier(config);
   if (loaded) {
     torch::NoGradGuard no_grad;
