@@ -1,6 +1,7 @@
 #include "model/distilbert.h"
 
 #include <ATen/autocast_mode.h>
+#include <torch/version.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
@@ -144,10 +145,20 @@ absl::StatusOr<Batch> Batch::FromPadded(const torch::Tensor& input_ids,
   return FromSequences(sequences, max_positions);
 }
 
+Batch Batch::To(const torch::Device& device) const {
+  if (input_ids.device() == device) return *this;
+  Batch moved = *this;
+  for (torch::Tensor* t : {&moved.input_ids, &moved.position_ids, &moved.cls_index,
+                           &moved.pad_index, &moved.unpad_index, &moved.attention_bias}) {
+    if (t->defined()) *t = t->to(device);
+  }
+  return moved;
+}
+
 AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
   const int64_t B = batch.batch_size, L = batch.max_len, R = batch.num_rows, H = n_heads;
   const int64_t T = batch.num_tokens;
-  const auto options = torch::TensorOptions().dtype(torch::kLong);
+  const auto options = torch::TensorOptions().dtype(torch::kLong).device(batch.input_ids.device());
   torch::Tensor pad = batch.dense() ? torch::arange(B * L, options) : batch.pad_index;
   torch::Tensor unpad = batch.dense() ? torch::arange(R, options) : batch.unpad_index;
   torch::Tensor part = torch::arange(3, options);
@@ -394,18 +405,47 @@ torch::Tensor DistilBertForMaskedLMImpl::forward(const Batch& batch, const torch
   return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
 }
 
-AutocastBf16::AutocastBf16()
-    : previous_enabled_(at::autocast::is_cpu_enabled()),
-      previous_dtype_(at::autocast::get_autocast_cpu_dtype()) {
-  at::autocast::set_cpu_enabled(true);
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+// torch 2.4 replaced the per-device autocast functions by ones taking the device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+AutocastBf16::AutocastBf16(torch::DeviceType device)
+    : device_(device),
+      previous_enabled_(at::autocast::is_autocast_enabled(device)),
+      previous_dtype_(at::autocast::get_autocast_dtype(device)) {
+  at::autocast::set_autocast_enabled(device, true);
+  at::autocast::set_autocast_dtype(device, at::kBFloat16);
   at::autocast::increment_nesting();
 }
 
 AutocastBf16::~AutocastBf16() {
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_cpu_enabled(previous_enabled_);
-  at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+  at::autocast::set_autocast_enabled(device_, previous_enabled_);
+  at::autocast::set_autocast_dtype(device_, previous_dtype_);
 }
+#else
+AutocastBf16::AutocastBf16(torch::DeviceType device)
+    : device_(device),
+      previous_enabled_(device == torch::kCPU ? at::autocast::is_cpu_enabled()
+                                              : at::autocast::is_enabled()),
+      previous_dtype_(device == torch::kCPU ? at::autocast::get_autocast_cpu_dtype()
+                                            : at::autocast::get_autocast_gpu_dtype()) {
+  Set(true, at::kBFloat16);
+  at::autocast::increment_nesting();
+}
+
+AutocastBf16::~AutocastBf16() {
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  Set(previous_enabled_, previous_dtype_);
+}
+
+void AutocastBf16::Set(bool enabled, at::ScalarType dtype) {
+  if (device_ == torch::kCPU) {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  } else {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  }
+}
+#endif
 
 }  // namespace murmur::model

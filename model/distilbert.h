@@ -12,6 +12,9 @@
 // Sorting by length before batching (Classifier does) keeps the attention padding small.
 // Dropout is FastDropout (dropout.h): same distribution, a much cheaper mask on CPU.
 //
+// Devices: the module runs where its parameters are (module->to(device)); give it a batch on
+// the same device (Batch::To). The packed layout is built on the CPU either way.
+//
 // Precision: fp32 weights by default. Training uses bf16 autocast with fp32 master weights
 // (AutocastBf16 below): products in bf16, LayerNorm, softmax and the residual stream in fp32.
 // bf16 inference converts the Linear weights once (SetLinearDtype) and runs under
@@ -72,6 +75,10 @@ struct Batch {
   static absl::StatusOr<Batch> FromPadded(const torch::Tensor& input_ids,
                                           const torch::Tensor& attention_mask,
                                           int64_t max_positions);
+
+  // The same batch with its tensors on `device` (built on the CPU, where the per-token loops
+  // are cheap; a model on a GPU needs them there). Returns *this unchanged for the CPU.
+  Batch To(const torch::Device& device) const;
 };
 
 // Gather indices that move the fused q/k/v projections of a packed batch straight into the
@@ -239,17 +246,20 @@ class DistilBertForMaskedLMImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DistilBertForMaskedLM);
 
-// Turns on bf16 autocast on CPU for its lifetime (matrix products in bf16, fp32 master weights
-// and fp32 gradients), and clears the cast-weight cache on exit as torch.autocast does.
-// Thread-local, like torch's autocast state; nestable.
+// Turns on bf16 autocast for `device`'s type (CPU or CUDA) for its lifetime (matrix products in
+// bf16, fp32 master weights and fp32 gradients), and clears the cast-weight cache on exit as
+// torch.autocast does. Thread-local, like torch's autocast state; nestable.
 class AutocastBf16 {
  public:
-  AutocastBf16();
+  explicit AutocastBf16(torch::DeviceType device = torch::kCPU);
   ~AutocastBf16();
   AutocastBf16(const AutocastBf16&) = delete;
   AutocastBf16& operator=(const AutocastBf16&) = delete;
 
  private:
+  void Set(bool enabled, at::ScalarType dtype);  // torch < 2.4 only
+
+  torch::DeviceType device_;
   bool previous_enabled_;
   at::ScalarType previous_dtype_;
 };

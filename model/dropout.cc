@@ -67,6 +67,9 @@ class FastDropoutFunction : public torch::autograd::Function<FastDropoutFunction
 at::Tensor FastDropout(const at::Tensor& x, double p, bool training) {
   if (!training || p <= 0.0) return x;
   if (p >= 1.0) return x * 0;
+  // The cheap mask is a CPU loop; on a GPU libtorch's fused dropout kernel is already fast (it
+  // draws from the device's generator, which torch::manual_seed seeds too).
+  if (!x.is_cpu()) return at::dropout(x, p, /*train=*/true);
   return FastDropoutFunction::apply(x, p);
 }
 

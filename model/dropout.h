@@ -5,7 +5,8 @@
 // probability 1 - p, scale kept values by 1 / (1 - p)), a different random stream.
 //
 // The seed of each call is drawn from libtorch's default CPU generator, so torch::manual_seed
-// makes runs reproducible. Thread-safe as libtorch ops are.
+// makes runs reproducible. Tensors on other devices (a GPU) use libtorch's own dropout. Thread-safe
+// as libtorch ops are.
 #ifndef MURMUR_MODEL_DROPOUT_H_
 #define MURMUR_MODEL_DROPOUT_H_
 

@@ -1,5 +1,7 @@
 #include "worker/grad_sync.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include <chrono>
 
 namespace murmur::worker {
@@ -184,7 +186,8 @@ absl::Status GradientSynchronizer::Finish(const at::Tensor& token_ids, GradSyncS
     for (int r = 0; r < comm.world_size(); ++r) all_ids.push_back(at::empty({longest}, at::kLong));
     if (auto s = comm.AllGatherSync(padded, all_ids); !s.ok()) return s;
     at::Tensor gathered = at::cat(all_ids);
-    at::Tensor rows = std::get<0>(at::_unique(gathered.masked_select(gathered.ge(0)), true));
+    at::Tensor rows = std::get<0>(at::_unique(gathered.masked_select(gathered.ge(0)), true))
+                          .to(parameter.device());
     at::Tensor values = parameter.grad().index_select(0, rows).contiguous();
     if (auto s = comm.AllReduceSync(values, ReduceOp::kSum); !s.ok()) return s;
     parameter.mutable_grad().index_copy_(0, rows, values);

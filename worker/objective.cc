@@ -45,6 +45,17 @@ class ObjectiveWithModel : public Objective {
   }
 
  protected:
+  // Where the model is (the trainer moves it); inputs go there.
+  torch::Device device() const {
+    return model_->distilbert->embeddings->word_embeddings->weight.device();
+  }
+  at::Tensor OnDevice(const std::vector<int64_t>& values) const {
+    return torch::tensor(values, torch::kLong).to(device());
+  }
+  model::Batch BatchOnDevice(const std::vector<std::vector<int32_t>>& sequences) const {
+    return MakeBatch(sequences, model_->config()).To(device());
+  }
+
   Model model_;
 };
 
@@ -60,7 +71,7 @@ class ClassificationObjective
 
   Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences,
                    const std::vector<int64_t>& labels, const std::vector<uint64_t>&) override {
-    return {SummedCrossEntropy(Logits(sequences), torch::tensor(labels, torch::kLong)),
+    return {SummedCrossEntropy(Logits(sequences), OnDevice(labels)),
             static_cast<int64_t>(labels.size())};
   }
 
@@ -71,12 +82,12 @@ class ClassificationObjective
                        const std::vector<int64_t>& labels, const std::vector<uint64_t>&,
                        at::Tensor& counts) override {
     at::Tensor logits = Logits(sequences);
-    at::Tensor targets = torch::tensor(labels, torch::kLong);
+    at::Tensor targets = OnDevice(labels);
     counts[0] += SummedCrossEntropy(logits, targets).item<double>();
     counts[1] += static_cast<double>(labels.size());
     at::Tensor cells = targets * classes() + logits.argmax(1);
     counts.narrow(0, 2, classes() * classes())
-        .add_(at::bincount(cells, {}, classes() * classes()).to(torch::kDouble));
+        .add_(at::bincount(cells, {}, classes() * classes()).to(torch::kCPU, torch::kDouble));
   }
 
   EvalResult Summarize(const at::Tensor& counts) const override {
@@ -108,9 +119,9 @@ class ClassificationObjective
   int64_t classes() const { return model_->config().num_labels(); }
 
   at::Tensor Logits(const std::vector<std::vector<int32_t>>& sequences) {
-    model::Batch batch = MakeBatch(sequences, model_->config());
+    model::Batch batch = BatchOnDevice(sequences);
     if (bf16_) {
-      model::AutocastBf16 autocast;
+      model::AutocastBf16 autocast(device().type());
       return model_->forward(batch).to(at::kFloat);
     }
     return model_->forward(batch);
@@ -129,7 +140,7 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
   Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences,
                    const std::vector<int64_t>&, const std::vector<uint64_t>& seeds) override {
     MaskedTokens masked = Mask(sequences, seeds);
-    return {SummedCrossEntropy(Logits(masked), torch::tensor(masked.targets, torch::kLong)),
+    return {SummedCrossEntropy(Logits(masked), OnDevice(masked.targets)),
             static_cast<int64_t>(masked.targets.size())};
   }
 
@@ -141,7 +152,7 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
                        at::Tensor& counts) override {
     MaskedTokens masked = Mask(sequences, seeds);
     at::Tensor logits = Logits(masked);
-    at::Tensor targets = torch::tensor(masked.targets, torch::kLong);
+    at::Tensor targets = OnDevice(masked.targets);
     counts[0] += SummedCrossEntropy(logits, targets).item<double>();
     counts[1] += static_cast<double>(masked.targets.size());
     counts[2] += logits.argmax(1).eq(targets).sum().item<double>();
@@ -172,10 +183,10 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
   }
 
   at::Tensor Logits(const MaskedTokens& masked) {
-    model::Batch batch = MakeBatch(masked.inputs, model_->config());
-    at::Tensor rows = torch::tensor(masked.rows, torch::kLong);
+    model::Batch batch = BatchOnDevice(masked.inputs);
+    at::Tensor rows = OnDevice(masked.rows);
     if (options_.bf16) {
-      model::AutocastBf16 autocast;
+      model::AutocastBf16 autocast(device().type());
       return model_->forward(batch, rows).to(at::kFloat);
     }
     return model_->forward(batch, rows);

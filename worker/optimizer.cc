@@ -1,6 +1,7 @@
 #include "worker/optimizer.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/variable.h>
 
 #include <cmath>

@@ -124,6 +124,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
     auto created = Objective::Create(objective);
     if (!created.ok()) return created.status();
     impl->objective = *std::move(created);
+    torch::Device device(options.device);  // throws on a malformed name: reported below
+    if (device.is_cuda() && !torch::cuda::is_available()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device ", options.device, " asked for, but this libtorch sees no CUDA device"));
+    }
+    impl->objective->module().to(device);
     const int64_t model_vocab = impl->objective->config().vocab_size;
     if (cache->info().vocab_size != static_cast<uint32_t>(model_vocab)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -155,14 +161,21 @@ void Trainer::set_total_steps(int64_t total_steps) {
 absl::Status Trainer::BroadcastState(Communicator& communicator, int root) {
   return model::TorchCall("broadcasting the training state", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
-    // One flat buffer per dtype: a few large broadcasts instead of hundreds of small ones.
+    // One flat buffer per device and dtype: a few large broadcasts instead of hundreds of
+    // small ones (the step counter stays on the CPU when the model is on a GPU).
     NamedTensors state = impl_->AllState();
-    for (at::ScalarType dtype : {at::kFloat, at::kLong, at::kBFloat16, at::kDouble}) {
+    std::vector<std::pair<at::Device, at::ScalarType>> groups;
+    for (auto& [name, tensor] : state) {
+      std::pair<at::Device, at::ScalarType> group{tensor.device(), tensor.scalar_type()};
+      if (std::find(groups.begin(), groups.end(), group) == groups.end()) groups.push_back(group);
+    }
+    for (const auto& group : groups) {
       std::vector<at::Tensor> members;
       for (auto& [name, tensor] : state) {
-        if (tensor.scalar_type() == dtype) members.push_back(tensor);
+        if (tensor.device() == group.first && tensor.scalar_type() == group.second) {
+          members.push_back(tensor);
+        }
       }
-      if (members.empty()) continue;
       std::vector<at::Tensor> flat_views;
       for (const at::Tensor& t : members) flat_views.push_back(t.reshape(-1));
       at::Tensor flat = at::cat(flat_views);

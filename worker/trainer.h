@@ -60,6 +60,10 @@ struct TrainerOptions {
   int eval_batch_size = 128;
   // Intra-op threads (0: leave libtorch's setting). Default 0.
   int threads = 0;
+  // Where the model, its gradients and the optimizer state live: "cpu", or "cuda:N" (a CUDA
+  // build of libtorch; then the communicator is NCCL's). Batches are built on the CPU and
+  // copied there. Default "cpu".
+  std::string device = "cpu";
   GradSyncOptions grad_sync;
 };
 

@@ -9,128 +9,23 @@
 #include "base/test_util.h"
 #include "data/token_cache.h"
 #include "worker/fake_communicator.h"
+#include "worker/trainer_testing.h"
 
 namespace murmur::worker {
 namespace {
 
-// A synthetic corpus whose label is learnable: label 1 iff the text contains token 7. With
-// `counting`, each text is a run of consecutive ids instead (a masked token is predictable
-// from its neighbours), for masked-LM pretraining.
-struct Fixture {
-  explicit Fixture(bool counting = false) {
-    dir = testing::TempDir() + "/trainer_" + std::to_string(counter++);
-    EXPECT_TRUE(MakeDirectories(dir).ok());
-    vocab_path = dir + "/vocab.txt";
-    std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
-    for (int i = 5; i < 40; ++i) vocab += "w" + std::to_string(i) + "\n";
-    EXPECT_TRUE(WriteFileAtomically(vocab_path, vocab).ok());
-    std::mt19937 rng(3);
-    std::vector<std::vector<int32_t>> ids;
-    std::vector<uint8_t> labels, validation;
-    for (int row = 0; row < 200; ++row) {
-      std::vector<int32_t> sequence = {2};
-      int length = 2 + static_cast<int>(rng() % 12);
-      bool positive = row % 2 == 0;
-      const int32_t start = 8 + static_cast<int32_t>(rng() % (30 - length));
-      for (int k = 0; k < length; ++k) {
-        sequence.push_back(counting ? start + k : 8 + static_cast<int32_t>(rng() % 30));
-      }
-      if (positive && !counting) sequence[1 + rng() % length] = 7;
-      sequence.push_back(3);
-      ids.push_back(sequence);
-      labels.push_back(positive ? 1 : 0);
-      validation.push_back(row % 5 == 0 ? 1 : 0);
-    }
-    data::TokenCacheKey key;
-    key.vocab_fingerprint = std::string(64, 'a');
-    key.source_fingerprint = std::string(64, 'b');
-    cache_path = dir + "/cache.bin";
-    EXPECT_TRUE(data::WriteTokenCache(cache_path, key, {}, 40, ids, labels, validation).ok());
-    auto opened = data::TokenCache::Open(cache_path);
-    EXPECT_TRUE(opened.ok()) << opened.status();
-    cache = *std::move(opened);
-  }
-
-  TrainerOptions MaskedLmOptions() const {
-    TrainerOptions options = Options();
-    options.objective = ObjectiveKind::kMaskedLm;
-    options.mask_token_id = 4;
-    return options;
-  }
-
-  TrainerOptions Options() const {
-    TrainerOptions options;
-    options.preset = "tiny";
-    options.vocab_path = vocab_path;
-    options.dropout = 0;  // exact comparisons
-    options.total_steps = 20;
-    options.learning_rate = 1e-2;
-    options.warmup_ratio = 0.1;
-    return options;
-  }
-
-  static inline int counter = 0;
-  std::string dir, vocab_path, cache_path;
-  std::unique_ptr<data::TokenCache> cache;
-};
-
-// Runs `steps` steps on `world` ranks (threads, fake communicator) where global step k trains
-// training rows [k*W*B, (k+1)*W*B) split evenly; returns rank 0's parameters.
 std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, int world,
                                                       int batch, int accumulation, int steps,
                                                       const TrainerOptions& options) {
   FakeCollectiveHub hub(world);
-  std::vector<std::unique_ptr<Trainer>> trainers;
-  for (int r = 0; r < world; ++r) {
-    auto trainer = Trainer::Create(options, fixture.cache.get());
-    EXPECT_TRUE(trainer.ok()) << trainer.status();
-    trainers.push_back(*std::move(trainer));
-  }
-  const std::vector<uint32_t>& rows = fixture.cache->train_rows();
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      auto comm = hub.Join(r);
-      const int window = world * batch * accumulation;
-      for (int step = 0; step < steps; ++step) {
-        // The window's rows, split evenly over ranks, then into micro-batches.
-        int begin = step * window + r * batch * accumulation;
-        std::vector<std::vector<uint32_t>> micro(accumulation);
-        for (int a = 0; a < accumulation; ++a) {
-          for (int i = 0; i < batch; ++i) micro[a].push_back(rows[begin + a * batch + i]);
-        }
-        auto result = trainers[r]->Step(*comm, micro, window);
-        ASSERT_TRUE(result.ok()) << result.status();
-        EXPECT_GT(result->loss, 0);
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(trainers[0]->global_step(), steps);
-  std::vector<std::pair<std::string, at::Tensor>> params;
-  for (auto& [name, p] : trainers[0]->Parameters()) params.emplace_back(name, p.detach().clone());
-  // Every rank holds the same weights.
-  for (int r = 1; r < world; ++r) {
-    auto other = trainers[r]->Parameters();
-    for (size_t i = 0; i < params.size(); ++i) {
-      EXPECT_TRUE(at::allclose(params[i].second, other[i].second, 0, 0)) << params[i].first;
-    }
-  }
-  return params;
+  return TrainRanks(fixture, world, batch, accumulation, steps,
+                    std::vector<TrainerOptions>(world, options),
+                    [&](int rank) { return hub.Join(rank); });
 }
 
 std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, int world,
                                                       int batch, int accumulation, int steps) {
   return Train(fixture, world, batch, accumulation, steps, fixture.Options());
-}
-
-double MaxDifference(const std::vector<std::pair<std::string, at::Tensor>>& a,
-                     const std::vector<std::pair<std::string, at::Tensor>>& b) {
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, (a[i].second - b[i].second).abs().max().item<double>());
-  }
-  return worst;
 }
 
 TEST(TrainerTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
