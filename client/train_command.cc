@@ -72,6 +72,10 @@ int TrainCommand(const CommandArgs& args) {
   flags.Int("threads-per-worker", &threads, "intra-op threads per worker (0: cores / workers)");
   flags.Int("checkpoint-every", &checkpoint_every, "also checkpoint every N steps");
   flags.Bool("bf16", &bf16, "bf16 autocast");
+  std::string backend = "gloo";
+  flags.String("backend", &backend,
+               "collective backend: gloo (CPU workers) or nccl (worker i on GPU i; needs the "
+               "CUDA build of murmur-worker)");
   flags.Bool("skip-eval", &skip_eval, "no evaluation at epoch ends");
   flags.String("out", &out, "run directory (default run/train-<time>)");
   std::vector<std::string> publish_to;
@@ -98,7 +102,7 @@ int TrainCommand(const CommandArgs& args) {
   std::string spec = absl::StrCat(
       "{\n  \"corpus_path\": ", Quote(AbsolutePath(data)), ",\n  \"vocab_path\": ",
       Quote(AbsolutePath(vocab)), ",\n  \"model_preset\": ", Quote(preset),
-      ",\n  \"objective\": ", Quote(objective),
+      ",\n  \"objective\": ", Quote(objective), ",\n  \"backend\": ", Quote(backend),
       ",\n  \"batch_per_worker\": ", batch, ",\n  \"gradient_accumulation\": ", accumulation,
       ",\n  \"epochs\": ", epochs, ",\n  \"max_steps\": ", max_steps, ",\n  \"max_length\": ",
       max_len, ",\n  \"seed\": ", seed, ",\n  \"bf16\": ", bf16 ? "true" : "false",
@@ -147,11 +151,16 @@ int TrainCommand(const CommandArgs& args) {
 
   std::vector<std::unique_ptr<Subprocess>> children;
   for (int i = 0; i < workers; ++i) {
-    auto worker = Subprocess::Start(
-        {binaries->worker, "--coordinator", *address, "--name", absl::StrCat("worker-", i),
-         "--cache-dir", out + "/cache", "--summary", absl::StrCat(out, "/summary-", i, ".json"),
-         "--threads", absl::StrCat(threads)},
-        absl::StrCat(out, "/logs/worker-", i, ".log"));
+    std::vector<std::string> worker_args = {
+        binaries->worker, "--coordinator", *address, "--name", absl::StrCat("worker-", i),
+        "--cache-dir", out + "/cache", "--summary", absl::StrCat(out, "/summary-", i, ".json"),
+        "--threads", absl::StrCat(threads)};
+    if (backend == "nccl") {
+      // One GPU per worker, as torchrun's LOCAL_RANK: NCCL allows one rank per GPU.
+      worker_args.push_back("--cuda-device");
+      worker_args.push_back(absl::StrCat(i));
+    }
+    auto worker = Subprocess::Start(worker_args, absl::StrCat(out, "/logs/worker-", i, ".log"));
     if (!worker.ok()) {
       std::cerr << "murmur train: " << worker.status().message() << "\n";
       return 1;

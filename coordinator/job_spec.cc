@@ -130,15 +130,9 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (!(spec.max_grad_norm() >= 0)) return FieldError("max_grad_norm", "must be >= 0");
   if (spec.heartbeat_timeout_ms() <= 0) return FieldError("heartbeat_timeout_ms", "must be > 0");
   if (spec.collective_timeout_ms() <= 0) return FieldError("collective_timeout_ms", "must be > 0");
-  if (spec.backend() == "nccl") {
-    // Refused rather than silently trained with Gloo on the CPU: the NCCL communicator builds
-    // (--config=cuda) but the trainer does not place the model on a GPU yet.
+  if (spec.backend() != "gloo" && spec.backend() != "nccl") {
     return FieldError("backend",
-                      "nccl is not available yet: workers train on the CPU with gloo (the NCCL "
-                      "communicator is not wired into the trainer; see docs/operations.md)");
-  }
-  if (spec.backend() != "gloo") {
-    return FieldError("backend", absl::StrCat("must be gloo, got '", spec.backend(), "'"));
+                      absl::StrCat("must be gloo (CPU) or nccl (GPU), got '", spec.backend(), "'"));
   }
   if (!(spec.dropout() < 1)) return FieldError("dropout", "must be < 1 (negative: the preset's)");
   if (!(spec.token_dropout() >= 0 && spec.token_dropout() < 1)) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include <string>
 
 namespace murmur::coordinator {
@@ -58,6 +60,14 @@ TEST(JobSpecTest, ExplicitZeroIsKeptNotDefaulted) {
   EXPECT_EQ(spec->seed(), 0u);
 }
 
+TEST(JobSpecTest, AcceptsBothCollectiveBackends) {
+  for (const char* backend : {"gloo", "nccl"}) {
+    auto spec = ParseJobSpec(WithField(absl::StrCat(R"("backend": ")", backend, R"(")")), "/j");
+    ASSERT_TRUE(spec.ok()) << backend << ": " << spec.status();
+    EXPECT_EQ(spec->backend(), backend);
+  }
+}
+
 TEST(JobSpecTest, AcceptsCamelCaseNames) {
   auto spec = ParseJobSpec(R"({"corpusPath": "/c", "vocabPath": "/v", "batchPerWorker": 8})", "/j");
   ASSERT_TRUE(spec.ok()) << spec.status();
@@ -91,7 +101,6 @@ INSTANTIATE_TEST_SUITE_P(
                       BadSpec{WithField(R"("min_workers": 0)"), "min_workers"},
                       BadSpec{WithField(R"("model_preset": "huge")"), "model_preset"},
                       BadSpec{WithField(R"("backend": "mpi")"), "backend"},
-                      BadSpec{WithField(R"("backend": "nccl")"), "not available yet"},
                       BadSpec{WithField(R"("validation_fraction": 0)"), "validation_fraction"},
                       BadSpec{WithField(R"("validation_fraction": 1.5)"), "validation_fraction"},
                       BadSpec{WithField(R"("warmup_ratio": 1)"), "warmup_ratio"},

@@ -199,5 +199,20 @@ TEST(TrainingClusterTest, BadSpecIsRejectedWithTheField) {
       << started.message();
 }
 
+TEST(TrainingClusterTest, CpuWorkerRefusesAnNcclJobAtOnce) {
+  Cluster cluster("nccl-on-cpu", Corpus(50),
+                  absl::StrCat(kSpec, ", \"backend\": \"nccl\""));
+  ASSERT_TRUE(cluster.StartCoordinator().ok()) << cluster.Logs();
+  ASSERT_TRUE(cluster.AddWorker("cpu").ok());
+  auto status = cluster.WaitForWorkersToExit(60);
+  ASSERT_TRUE(status.ok()) << status.status() << cluster.Logs();
+  std::optional<int> exit_code = cluster.WorkerExit("cpu");
+  ASSERT_TRUE(exit_code.has_value());
+  EXPECT_NE(*exit_code, 0);
+  EXPECT_NE(cluster.Logs().find("this worker is the CPU build"), std::string::npos)
+      << cluster.Logs();
+  EXPECT_EQ(status->global_step(), 0) << "nothing may be trained with the wrong backend";
+}
+
 }  // namespace
 }  // namespace murmur::testing

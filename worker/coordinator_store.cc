@@ -14,7 +14,14 @@ std::chrono::system_clock::time_point Deadline(std::chrono::milliseconds wait) {
 
 CoordinatorStore::CoordinatorStore(std::shared_ptr<grpc::Channel> channel,
                                    std::chrono::milliseconds timeout)
-    : c10d::Store(timeout), stub_(v1::WorkerCoordination::NewStub(std::move(channel))) {}
+    : c10d::Store(timeout), channel_(channel), stub_(v1::WorkerCoordination::NewStub(channel)) {}
+
+#if TORCH_VERSION_MAJOR >= 2
+c10::intrusive_ptr<c10d::Store> CoordinatorStore::clone() {
+  return c10::make_intrusive<CoordinatorStore>(
+      channel_, std::chrono::duration_cast<std::chrono::milliseconds>(timeout_));
+}
+#endif
 
 void CoordinatorStore::Fail(const char* what, const grpc::Status& status) {
   TORCH_CHECK(false, "coordinator store ", what, " failed: ", status.error_message(), " (code ",

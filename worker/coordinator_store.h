@@ -9,6 +9,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/version.h>
 
 #include <memory>
 
@@ -30,6 +31,10 @@ class CoordinatorStore : public c10d::Store {
   void wait(const std::vector<std::string>& keys) override;
   void wait(const std::vector<std::string>& keys,
             const std::chrono::milliseconds& timeout) override;
+#if TORCH_VERSION_MAJOR >= 2
+  // libtorch 2 asks stores for an independent copy (same coordinator, same timeout).
+  c10::intrusive_ptr<c10d::Store> clone() override;
+#endif
 
  private:
   // c10d expects failures as exceptions (it is called from inside ProcessGroupGloo); they are
@@ -38,6 +43,7 @@ class CoordinatorStore : public c10d::Store {
   std::vector<uint8_t> Get(const std::vector<std::string>& keys,
                            std::chrono::milliseconds timeout, bool wait_only);
 
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerCoordination::Stub> stub_;
 };
 

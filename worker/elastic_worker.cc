@@ -21,10 +21,25 @@
 #include "worker/coordinator_store.h"
 #include "worker/gloo_communicator.h"
 #include "worker/trainer.h"
+#ifdef MURMUR_CUDA
+#include "worker/nccl_communicator.h"
+#endif
 #include "worker/worker_metrics.h"
 
 namespace murmur::worker {
 namespace {
+
+#ifdef MURMUR_CUDA
+constexpr char kBuildBackend[] = "nccl";
+constexpr char kWrongBuildMessage[] =
+    "this worker is the CUDA build, which trains with nccl; the job's backend needs the CPU "
+    "build of murmur-worker";
+#else
+constexpr char kBuildBackend[] = "gloo";
+constexpr char kWrongBuildMessage[] =
+    "the job's backend is nccl, but this worker is the CPU build: build it with --config=cuda "
+    "against a CUDA libtorch (docs/operations.md, \"Training on GPUs\")";
+#endif
 
 using Clock = std::chrono::steady_clock;
 
@@ -167,6 +182,7 @@ struct ElasticWorker::Impl {
     t.mask_token_id = vocab.mask_id() >= 0 ? vocab.mask_id() : vocab.unk_id();
     t.seed = spec.seed();
     t.total_steps = TotalSteps(1);
+    if (spec.backend() == "nccl") t.device = absl::StrCat("cuda:", options.cuda_device);
     t.threads = options.threads > 0
                     ? options.threads
                     : (spec.threads_per_worker() > 0
@@ -451,7 +467,29 @@ struct ElasticWorker::Impl {
     return status;
   }
 
+  // The collective group of one generation: Gloo over TCP (CPU tensors), or NCCL (the model on
+  // this worker's GPU).
+  absl::StatusOr<std::unique_ptr<Communicator>> FormGroup(
+      const c10::intrusive_ptr<c10d::Store>& store, const v1::RendezvousResponse& assignment) {
+    const std::chrono::milliseconds timeout(spec.collective_timeout_ms());
+#ifdef MURMUR_CUDA
+    NcclOptions nccl;
+    nccl.device = options.cuda_device;
+    nccl.timeout = timeout;
+    nccl.store_prefix = assignment.store_prefix();
+    return CreateNcclCommunicator(store, assignment.rank(), assignment.world_size(), nccl);
+#else
+    GlooOptions gloo;
+    gloo.host = options.host;
+    gloo.timeout = timeout;
+    gloo.store_prefix = assignment.store_prefix();
+    return CreateGlooCommunicator(store, assignment.rank(), assignment.world_size(), gloo);
+#endif
+  }
+
   absl::Status RunJoined() {
+    // Refused before any work, rather than failing to form every generation's group.
+    if (spec.backend() != kBuildBackend) return absl::FailedPreconditionError(kWrongBuildMessage);
     if (auto s = PrepareData(); !s.ok()) return s;
     if (auto s = CreateTrainer(); !s.ok()) return s;
     auto store = c10::make_intrusive<CoordinatorStore>(
@@ -478,11 +516,7 @@ struct ElasticWorker::Impl {
         finished = false;
       }
       last_generation = assignment->generation();
-      GlooOptions gloo;
-      gloo.host = options.host;
-      gloo.timeout = std::chrono::milliseconds(spec.collective_timeout_ms());
-      gloo.store_prefix = assignment->store_prefix();
-      auto comm = CreateGlooCommunicator(store, assignment->rank(), assignment->world_size(), gloo);
+      auto comm = FormGroup(store, *assignment);
       if (!comm.ok()) {
         std::fprintf(stderr, "[worker %s] generation %lld: %s; regrouping\n",
                      options.name.c_str(), static_cast<long long>(last_generation),

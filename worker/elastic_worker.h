@@ -36,6 +36,8 @@ struct ElasticWorkerOptions {
   std::string cache_dir;
   // Intra-op threads (0: the spec's threads_per_worker, else all cores). Default 0.
   int threads = 0;
+  // CUDA device of this worker when the job's backend is nccl (one GPU per worker). Default 0.
+  int cuda_device = 0;
   // Print a progress line every this many seconds (rank 0 only; 0: never). Default 5.
   double progress_seconds = 5;
   // When set, rank 0 writes a JSON summary (samples/s of the timed steps, steps, loss) here at

@@ -1,5 +1,6 @@
 #include "worker/nccl_communicator.h"
 
+#include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
@@ -32,6 +33,7 @@ absl::Status NcclError(const char* what, ncclResult_t result) {
 
 // Shared by the communicator and its work items: aborting must reach every pending wait.
 struct Shared {
+  int device = 0;
   ncclComm_t comm = nullptr;
   cudaStream_t stream = nullptr;
   std::chrono::milliseconds timeout;
@@ -98,32 +100,35 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<CollectiveWork> AllReduce(at::Tensor tensor, ReduceOp op) override {
     auto type = NcclType(tensor);
     if (!type.ok()) return FinishedWork(type.status());
+    at::Tensor staged = OnDevice(tensor);
     return Launch("all-reduce", [&] {
-      return ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(), *type,
+      return ncclAllReduce(staged.data_ptr(), staged.data_ptr(), staged.numel(), *type,
                            op == ReduceOp::kSum ? ncclSum : ncclMax, shared_->comm,
                            shared_->stream);
-    }, nullptr);
+    }, CopyBack(tensor, staged));
   }
 
   std::unique_ptr<CollectiveWork> Broadcast(at::Tensor tensor, int root) override {
     auto type = NcclType(tensor);
     if (!type.ok()) return FinishedWork(type.status());
+    at::Tensor staged = OnDevice(tensor);
     return Launch("broadcast", [&] {
-      return ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(), *type, root,
+      return ncclBroadcast(staged.data_ptr(), staged.data_ptr(), staged.numel(), *type, root,
                            shared_->comm, shared_->stream);
-    }, nullptr);
+    }, CopyBack(tensor, staged));
   }
 
   std::unique_ptr<CollectiveWork> AllGather(at::Tensor input,
                                             std::vector<at::Tensor> outputs) override {
     auto type = NcclType(input);
     if (!type.ok()) return FinishedWork(type.status());
+    at::Tensor staged = OnDevice(input);
     // NCCL gathers into one contiguous buffer; copy the slices out once it is done.
-    at::Tensor gathered = at::empty({world_size_ * input.numel()}, input.options());
+    at::Tensor gathered = at::empty({world_size_ * input.numel()}, staged.options());
     return Launch("all-gather", [&] {
-      return ncclAllGather(input.data_ptr(), gathered.data_ptr(), input.numel(), *type,
+      return ncclAllGather(staged.data_ptr(), gathered.data_ptr(), staged.numel(), *type,
                            shared_->comm, shared_->stream);
-    }, [gathered, outputs, n = input.numel()]() mutable {
+    }, [staged, gathered, outputs, n = input.numel()]() mutable {
       for (size_t r = 0; r < outputs.size(); ++r) {
         outputs[r].copy_(gathered.narrow(0, r * n, n).view_as(outputs[r]));
       }
@@ -131,11 +136,34 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
+  // CPU tensors (loss sums, evaluation counts, token-id lists: small) travel through the GPU,
+  // so the trainer needs no device-specific code for them.
+  at::Tensor OnDevice(const at::Tensor& tensor) const {
+    if (tensor.is_cuda() && tensor.is_contiguous()) return tensor;
+    return tensor.to(at::Device(at::kCUDA, shared_->device), /*non_blocking=*/false,
+                     /*copy=*/false, at::MemoryFormat::Contiguous);
+  }
+
+  // Runs when the collective is done: results of a staged tensor go back to the caller's
+  // tensor. Holding `staged` also keeps its memory from being reused while NCCL works on it.
+  static std::function<void()> CopyBack(at::Tensor tensor, at::Tensor staged) {
+    return [tensor, staged]() mutable {
+      if (!tensor.is_same(staged)) tensor.copy_(staged.view_as(tensor));
+    };
+  }
+
   template <typename F>
   std::unique_ptr<CollectiveWork> Launch(const char* what, F&& call, std::function<void()> after) {
     if (shared_->aborted || shared_->comm == nullptr) {
       return FinishedWork(absl::UnavailableError("nccl communicator aborted"));
     }
+    // The inputs were written by kernels on the caller's current stream (backward, the
+    // staging copy): the collective's stream must not start before they are done.
+    cudaEvent_t inputs_ready;
+    cudaEventCreateWithFlags(&inputs_ready, cudaEventDisableTiming);
+    cudaEventRecord(inputs_ready, c10::cuda::getCurrentCUDAStream(shared_->device).stream());
+    cudaStreamWaitEvent(shared_->stream, inputs_ready, 0);
+    cudaEventDestroy(inputs_ready);
     ncclResult_t result = call();
     if (result != ncclSuccess) return FinishedWork(NcclError(what, result));
     cudaEvent_t done;
@@ -178,6 +206,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(
     return absl::UnavailableError(absl::StrCat("nccl rendezvous: ", error.what()));
   }
   auto shared = std::make_shared<Shared>();
+  shared->device = options.device;
   shared->timeout = options.timeout;
   cudaStreamCreateWithFlags(&shared->stream, cudaStreamNonBlocking);
   ncclResult_t result = ncclCommInitRank(&shared->comm, world_size, id, rank);

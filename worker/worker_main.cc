@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   flags.String("host", &options.host, "address peers reach this worker at");
   flags.String("cache-dir", &options.cache_dir, "where to build or find the token cache");
   flags.Int("threads", &options.threads, "intra-op threads (0: spec or all cores)");
+  flags.Int("cuda-device", &options.cuda_device,
+            "GPU of this worker for a job with backend nccl (CUDA builds only)");
   flags.Double("progress-seconds", &options.progress_seconds, "progress line interval");
   flags.String("summary", &options.summary_path, "write a JSON throughput summary here");
   flags.Int("warmup-steps", &options.warmup_steps, "steps left out of the timed throughput");
