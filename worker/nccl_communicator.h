@@ -2,12 +2,16 @@
 //
 // Rank 0 creates the NCCL unique id and publishes it in the generation's store (the
 // coordinator's, like Gloo's addresses); the others read it and all call ncclCommInitRank.
-// Collectives run on a dedicated CUDA stream; Wait() polls the stream and ncclCommGetAsyncError
-// and, past the timeout, aborts the communicator (ncclCommAbort) so that a dead peer costs
-// seconds, not a hang, and returns UNAVAILABLE (regroup).
+// Collectives run on a dedicated CUDA stream that first waits for the caller's current stream
+// (where the inputs were written). CPU tensors (loss sums, evaluation counts, token-id lists)
+// are copied to the GPU and back, so callers need no device-specific code. Wait() polls the
+// stream and ncclCommGetAsyncError and, past the timeout, aborts the communicator
+// (ncclCommAbort) so that a dead peer costs seconds, not a hang, and returns UNAVAILABLE
+// (regroup).
 //
-// Built only with --config=cuda (it needs nccl.h, the CUDA runtime and a CUDA build of libtorch,
-// which the accelerator machine has); the CPU build and CI never compile it. Not thread-safe.
+// Built only in the CUDA build (--config=cuda, deploy/gpu/build_worker.sh: nccl.h, the CUDA
+// runtime and a CUDA libtorch); the CPU build and CI never compile it. Verified on an H200 with
+// one rank (NCCL allows one rank per GPU). Not thread-safe.
 #ifndef MURMUR_WORKER_NCCL_COMMUNICATOR_H_
 #define MURMUR_WORKER_NCCL_COMMUNICATOR_H_
 
