@@ -11,6 +11,10 @@
 // weights and fp32, small and base presets, the trainer's single-pass AdamW (or --torch-adamw). FLOP counts are the
 // useful ones (config.h ForwardFlops over the real tokens; backward = 2x forward); times are
 // medians; the ceiling is the best torch::mm median seen during the run (class Ceiling).
+//
+// Where the time goes: MODEL_BENCH_BREAKDOWN=1 splits each training step (forward, backward,
+// optimizer); MODEL_BENCH_PROFILE=trace.json records libtorch's per-op profile (chrome trace)
+// of the bf16 batch-32 inference passes, untimed.
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include <torch/torch.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "absl/strings/str_split.h"
 #include "base/file.h"
@@ -149,6 +154,10 @@ void Inference(const std::vector<std::vector<int32_t>>& tweets, Ceiling& ceiling
       // Steady state, as in a long-running server: one untimed pass over the same batches
       // first, so oneDNN has compiled its kernels for these (rounded) shapes.
       for (const auto& batch : batches) model->forward(*Batch::FromSequences(batch, 512));
+      if (bf16 && batch_size == 32 && std::getenv("MODEL_BENCH_PROFILE")) {
+        torch::autograd::profiler::RecordProfile profile(std::getenv("MODEL_BENCH_PROFILE"));
+        for (const auto& batch : batches) model->forward(*Batch::FromSequences(batch, 512));
+      }
       std::vector<double> times, rates;
       double tokens = 0;
       for (const auto& batch : batches) {
