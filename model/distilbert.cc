@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <numeric>
 #include <limits>
 #include <tuple>
 
@@ -55,14 +56,12 @@ absl::StatusOr<Batch> Batch::FromSequences(const std::vector<std::vector<int32_t
   batch.batch_size = static_cast<int64_t>(sequences.size());
   if (batch.batch_size == 0) return absl::InvalidArgumentError("empty batch");
   int64_t longest = 0;
-  bool same_length = true;
   for (size_t i = 0; i < sequences.size(); ++i) {
     int64_t len = static_cast<int64_t>(sequences[i].size());
     if (len == 0 || len > max_positions) {
       return absl::InvalidArgumentError(absl::StrCat("sequence ", i, " has ", len,
                                                      " tokens; need 1..", max_positions));
     }
-    same_length = same_length && len == static_cast<int64_t>(sequences[0].size());
     batch.num_tokens += len;
     longest = std::max(longest, len);
   }
@@ -70,9 +69,7 @@ absl::StatusOr<Batch> Batch::FromSequences(const std::vector<std::vector<int32_t
   const int64_t T = batch.num_tokens, B = batch.batch_size;
   batch.max_len = round_up(longest, kLengthMultiple);
   batch.num_rows = round_up(T, kRowMultiple);
-  const int64_t L = batch.max_len, R = batch.num_rows;
-  // Sequences of one length that fill whole rounded shapes: packed and padded coincide.
-  const bool dense = same_length && L == longest && R == T;
+  const int64_t R = batch.num_rows;
   batch.input_ids = torch::zeros({R}, torch::kLong);
   batch.position_ids = torch::zeros({R}, torch::kLong);
   batch.cls_index = torch::empty({B}, torch::kLong);
@@ -82,35 +79,21 @@ absl::StatusOr<Batch> Batch::FromSequences(const std::vector<std::vector<int32_t
   int64_t row = 0;
   for (int64_t b = 0; b < B; ++b) {
     cls[b] = row;
+    batch.lengths.push_back(static_cast<int64_t>(sequences[b].size()));
     for (size_t j = 0; j < sequences[b].size(); ++j, ++row) {
       ids[row] = sequences[b][j];
       positions[row] = static_cast<int64_t>(j);
     }
   }
-  if (dense) return batch;
-
-  batch.pad_index = torch::zeros({B * L}, torch::kLong);
-  batch.unpad_index = torch::zeros({R}, torch::kLong);  // junk rows read slot 0
-  batch.attention_bias = torch::zeros({B, 1, 1, L}, torch::kFloat);
-  int64_t* pad = batch.pad_index.data_ptr<int64_t>();
-  int64_t* unpad = batch.unpad_index.data_ptr<int64_t>();
-  float* bias = batch.attention_bias.data_ptr<float>();
-  row = 0;
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t len = static_cast<int64_t>(sequences[b].size());
-    for (int64_t j = 0; j < L; ++j) {
-      if (j < len) {
-        pad[b * L + j] = row;
-        unpad[row] = b * L + j;
-        ++row;
-      } else {
-        // Any row will do (0 stays): padded keys are masked to -inf, so padded values get
-        // weight exactly 0, and padded queries are dropped again by unpad_index.
-        bias[b * L + j] = -std::numeric_limits<float>::infinity();
-      }
-    }
-  }
   return batch;
+}
+
+bool Batch::dense() const {
+  if (num_rows != num_tokens) return false;
+  for (int64_t length : lengths) {
+    if (length != max_len) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<Batch> Batch::FromPadded(const torch::Tensor& input_ids,
@@ -148,41 +131,119 @@ absl::StatusOr<Batch> Batch::FromPadded(const torch::Tensor& input_ids,
 Batch Batch::To(const torch::Device& device) const {
   if (input_ids.device() == device) return *this;
   Batch moved = *this;
-  for (torch::Tensor* t : {&moved.input_ids, &moved.position_ids, &moved.cls_index,
-                           &moved.pad_index, &moved.unpad_index, &moved.attention_bias}) {
-    if (t->defined()) *t = t->to(device);
+  for (torch::Tensor* t : {&moved.input_ids, &moved.position_ids, &moved.cls_index}) {
+    *t = t->to(device);
   }
   return moved;
 }
 
+namespace {
+
+int64_t RoundUp(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+// What one more length group costs, in padded score elements per head: its own small products,
+// bias add and softmax, about 0.1 ms a layer on this CPU, which is what ~2,000 padded elements
+// per head cost (DistilBERT-base, batch 32 tweets).
+constexpr int64_t kGroupOverhead = 2000;
+
+// `order` (sequences sorted by length) cut into `count` consecutive groups of nearly equal size.
+std::vector<std::vector<int64_t>> Split(const std::vector<int64_t>& order, int64_t count) {
+  std::vector<std::vector<int64_t>> groups(count);
+  const int64_t n = static_cast<int64_t>(order.size());
+  for (int64_t i = 0; i < n; ++i) groups[i * count / n].push_back(order[i]);
+  return groups;
+}
+
+}  // namespace
+
 AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
-  const int64_t B = batch.batch_size, L = batch.max_len, R = batch.num_rows, H = n_heads;
-  const int64_t T = batch.num_tokens;
-  const auto options = torch::TensorOptions().dtype(torch::kLong).device(batch.input_ids.device());
-  torch::Tensor pad = batch.dense() ? torch::arange(B * L, options) : batch.pad_index;
-  torch::Tensor unpad = batch.dense() ? torch::arange(R, options) : batch.unpad_index;
-  torch::Tensor part = torch::arange(3, options);
-  torch::Tensor head = torch::arange(H, options);
-  torch::Tensor b = unpad.div(L, "floor"), l = unpad.remainder(L);
-  AttentionLayout layout;
-  // qkv [R, 3, H, hd] as rows of hd: row (r * 3 + part) * H + head. Padded layout
-  // [3, B, H, L, hd]: row ((part * B + b) * H + head) * L + l.
-  layout.qkv_index =
-      ((pad.view({1, B, 1, L}) * 3 + part.view({3, 1, 1, 1})) * H + head.view({1, 1, H, 1}))
-          .flatten();
-  layout.qkv_inverse = (((part.view({1, 3, 1}) * B + b.view({R, 1, 1})) * H +
-                         head.view({1, 1, H})) * L + l.view({R, 1, 1}))
-                           .flatten();
-  layout.qkv_zero = torch::arange(T * 3 * H, R * 3 * H, options);
-  // context [B, H, L, hd] as rows of hd: row (b * H + head) * L + l; packed [R, H, hd].
-  layout.context_index = ((b.view({R, 1}) * H + head.view({1, H})) * L + l.view({R, 1})).flatten();
-  layout.context_inverse = (pad.view({B, 1, L}) * H + head.view({1, H, 1})).flatten();
-  if (batch.dense()) {
-    layout.context_zero = torch::empty({0}, options);
-  } else {
-    torch::Tensor padded = batch.attention_bias.view({B, 1, L}).isinf().expand({B, H, L});
-    layout.context_zero = padded.flatten().nonzero().flatten();
+  const int64_t B = batch.batch_size, R = batch.num_rows, T = batch.num_tokens, H = n_heads;
+  const std::vector<int64_t>& lengths = batch.lengths;
+  std::vector<int64_t> start(B);
+  for (int64_t b = 0, row = 0; b < B; ++b) {
+    start[b] = row;
+    row += lengths[b];
   }
+  std::vector<int64_t> order(B);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return lengths[a] < lengths[b]; });
+  auto cost = [&](const std::vector<std::vector<int64_t>>& groups) {
+    int64_t total = 0;
+    for (const auto& members : groups) {
+      const int64_t length = RoundUp(lengths[members.back()], Batch::kLengthMultiple);
+      total += static_cast<int64_t>(members.size()) * length * length + kGroupOverhead;
+    }
+    return total;
+  };
+  std::vector<std::vector<int64_t>> members = Split(order, 1);
+  for (int64_t count = 2; count <= std::min<int64_t>(kMaxGroups, B); ++count) {
+    auto candidate = Split(order, count);
+    if (cost(candidate) < cost(members)) members = std::move(candidate);
+  }
+
+  AttentionLayout layout;
+  int64_t qkv_rows = 0, context_rows = 0;
+  for (const auto& group_members : members) {
+    Group group;
+    group.sequences = static_cast<int64_t>(group_members.size());
+    group.length = RoundUp(lengths[group_members.back()], Batch::kLengthMultiple);
+    group.qkv_offset = qkv_rows;
+    group.context_offset = context_rows;
+    qkv_rows += 3 * group.sequences * H * group.length;
+    context_rows += group.sequences * H * group.length;
+    layout.groups.push_back(group);
+  }
+  // Padded slots read any row (0): padded keys are masked to -inf, so padded values get weight
+  // exactly 0, and padded queries are dropped again by the context gather. Junk rows read
+  // context slot 0; nothing reads their output.
+  std::vector<int64_t> qkv_index(qkv_rows, 0), qkv_inverse(R * 3 * H, 0);
+  std::vector<int64_t> context_index(R * H, 0), context_inverse(context_rows, 0), context_zero;
+  const torch::Device device = batch.input_ids.device();
+  for (size_t g = 0; g < members.size(); ++g) {
+    Group& group = layout.groups[g];
+    const int64_t Bg = group.sequences, Lg = group.length;
+    std::vector<float> bias(Bg * Lg, 0.0f);
+    bool padded = false;
+    for (int64_t i = 0; i < Bg; ++i) {
+      const int64_t b = members[g][i];
+      for (int64_t l = 0; l < Lg; ++l) {
+        const bool real = l < lengths[b];
+        const int64_t row = real ? start[b] + l : 0;
+        if (!real) {
+          bias[i * Lg + l] = -std::numeric_limits<float>::infinity();
+          padded = true;
+        }
+        for (int64_t h = 0; h < H; ++h) {
+          // qkv [R, 3, H, hd] as rows of hd: row (r * 3 + part) * H + h. The group's block
+          // [3, Bg, H, Lg, hd]: row ((part * Bg + i) * H + h) * Lg + l.
+          for (int64_t part = 0; part < 3; ++part) {
+            const int64_t slot = group.qkv_offset + ((part * Bg + i) * H + h) * Lg + l;
+            qkv_index[slot] = (row * 3 + part) * H + h;
+            if (real) qkv_inverse[(row * 3 + part) * H + h] = slot;
+          }
+          // context [Bg, H, Lg, hd] as rows of hd; packed [R, H, hd].
+          const int64_t slot = group.context_offset + (i * H + h) * Lg + l;
+          if (real) {
+            context_index[row * H + h] = slot;
+            context_inverse[slot] = row * H + h;
+          } else {
+            context_zero.push_back(slot);
+          }
+        }
+      }
+    }
+    if (padded) {
+      group.bias = torch::tensor(bias, torch::kFloat).view({Bg, 1, 1, Lg}).to(device);
+    }
+  }
+  const auto options = torch::TensorOptions().dtype(torch::kLong);
+  layout.qkv_index = torch::tensor(qkv_index, options).to(device);
+  layout.qkv_inverse = torch::tensor(qkv_inverse, options).to(device);
+  layout.qkv_zero = torch::arange(T * 3 * H, R * 3 * H, options).to(device);
+  layout.context_index = torch::tensor(context_index, options).to(device);
+  layout.context_inverse = torch::tensor(context_inverse, options).to(device);
+  layout.context_zero = torch::tensor(context_zero, options).to(device);
   return layout;
 }
 
@@ -275,26 +336,73 @@ std::pair<torch::Tensor, torch::Tensor> MultiHeadSelfAttentionImpl::FusedQkv() {
 
 torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const Batch& batch,
                                                  const AttentionLayout& layout) {
-  const int64_t B = batch.batch_size, L = batch.max_len, R = batch.num_rows, D = x.size(1);
-  const int64_t head_dim = D / n_heads;
   // One [R, 3D] product instead of three [R, D] ones: fewer, larger GEMMs and one gather.
   auto [weight, bias] = FusedQkv();
-  torch::Tensor qkv = GatherRows::apply(
-      torch::linear(x, weight, bias).view({R * 3 * n_heads, head_dim}), layout.qkv_index,
-      layout.qkv_inverse, layout.qkv_zero);
-  qkv = qkv.view({3, B, n_heads, L, head_dim});
-  // unbind, not qkv[i]: the backward of three selects would allocate and sum three full-size
-  // zero tensors (~20% of a training step's backward); unbind's backward is one stack.
-  std::vector<torch::Tensor> parts = qkv.unbind(0);
-  const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, H, L, L]
-  if (!batch.dense()) scores = scores + batch.attention_bias;  // fp32 from here
-  torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
-  torch::Tensor context = torch::matmul(weights.to(v.scalar_type()), v);  // [B, H, L, hd]
-  context = GatherRows::apply(context.reshape({B * n_heads * L, head_dim}), layout.context_index,
-                              layout.context_inverse, layout.context_zero)
-                .view({R, D});
-  return out_lin(context);
+  return out_lin(Attend(torch::linear(x, weight, bias), batch, layout));
+}
+
+torch::Tensor MultiHeadSelfAttentionImpl::ForwardPacked(const torch::Tensor& x,
+                                                       const Batch& batch,
+                                                       const AttentionLayout& layout,
+                                                       torch::Tensor residual) {
+  const PackedLinear* qkv = packed_qkv_.Get(
+      {&q_lin->weight, &q_lin->bias, &k_lin->weight, &k_lin->bias, &v_lin->weight,
+       &v_lin->bias},
+      [&] {
+        auto [weight, bias] = FusedQkv();
+        return PackedLinear::Create(weight, bias, PackedLinear::Activation::kNone);
+      });
+  const PackedLinear* out = packed_out_.Get({&out_lin->weight, &out_lin->bias}, [&] {
+    return PackedLinear::Create(out_lin->weight, out_lin->bias, PackedLinear::Activation::kNone);
+  });
+  return out->ForwardAdd(Attend(qkv->Forward(x), batch, layout), std::move(residual));
+}
+
+torch::Tensor MultiHeadSelfAttentionImpl::Attend(const torch::Tensor& projected,
+                                                const Batch& batch,
+                                                const AttentionLayout& layout) {
+  const int64_t R = batch.num_rows, D = projected.size(1) / 3, head_dim = D / n_heads;
+  torch::Tensor slots = GatherRows::apply(projected.view({R * 3 * n_heads, head_dim}),
+                                          layout.qkv_index, layout.qkv_inverse, layout.qkv_zero);
+  // bf16 inference: the scores come out of a bf16 product and the weights go into one, so mask
+  // and softmax stay in bf16 (libtorch's bf16 softmax accumulates in fp32; the mask is 0 or
+  // -inf, exact in bf16), and each group's context is written straight into one buffer.
+  const bool bf16_inference =
+      projected.scalar_type() == torch::kBFloat16 && !torch::GradMode::is_enabled();
+  torch::Tensor context;
+  std::vector<torch::Tensor> contexts;
+  if (bf16_inference) {
+    context = torch::empty({layout.context_inverse.size(0), head_dim}, projected.options());
+  }
+  for (const AttentionLayout::Group& group : layout.groups) {
+    torch::Tensor qkv =
+        slots.narrow(0, group.qkv_offset, 3 * group.sequences * n_heads * group.length)
+            .view({3, group.sequences, n_heads, group.length, head_dim});
+    // unbind, not qkv[i]: the backward of three selects would allocate and sum three
+    // full-size zero tensors (~20% of a training step's backward); unbind's is one stack.
+    std::vector<torch::Tensor> parts = qkv.unbind(0);
+    const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
+    torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B_g, H, L_g, L_g]
+    if (bf16_inference && scores.scalar_type() == torch::kBFloat16) {
+      if (group.bias.defined()) scores.add_(group.bias.to(torch::kBFloat16));
+      torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
+      const int64_t batches = group.sequences * n_heads;
+      torch::Tensor out = context.narrow(0, group.context_offset, batches * group.length)
+                              .view({batches, group.length, head_dim});
+      // (CUDA's autocast runs softmax in fp32; the CPU's keeps bf16.)
+      torch::Tensor probabilities =
+          weights.to(v.scalar_type()).view({batches, group.length, group.length});
+      torch::bmm_out(out, probabilities, v.reshape({batches, group.length, head_dim}));
+      continue;
+    }
+    if (group.bias.defined()) scores = scores + group.bias;  // fp32 from here
+    torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
+    contexts.push_back(torch::matmul(weights.to(v.scalar_type()), v).reshape({-1, head_dim}));
+  }
+  if (!contexts.empty()) context = contexts.size() == 1 ? contexts[0] : torch::cat(contexts);
+  return GatherRows::apply(context, layout.context_index, layout.context_inverse,
+                           layout.context_zero)
+      .view({R, D});
 }
 
 FeedForwardImpl::FeedForwardImpl(const DistilBertConfig& config)
@@ -312,6 +420,18 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   return FastDropout(lin2(h), dropout, is_training());
 }
 
+torch::Tensor FeedForwardImpl::ForwardPacked(const torch::Tensor& x, torch::Tensor residual) {
+  const PackedLinear* first = packed_lin1_.Get({&lin1->weight, &lin1->bias}, [&] {
+    return PackedLinear::Create(
+        lin1->weight, lin1->bias,
+        gelu ? PackedLinear::Activation::kGelu : PackedLinear::Activation::kRelu);
+  });
+  const PackedLinear* second = packed_lin2_.Get({&lin2->weight, &lin2->bias}, [&] {
+    return PackedLinear::Create(lin2->weight, lin2->bias, PackedLinear::Activation::kNone);
+  });
+  return second->ForwardAdd(first->Forward(x), std::move(residual));
+}
+
 TransformerBlockImpl::TransformerBlockImpl(const DistilBertConfig& config) {
   attention = register_module("attention", MultiHeadSelfAttention(config));
   sa_layer_norm = register_module("sa_layer_norm", MakeLayerNorm(config.dim));
@@ -319,10 +439,28 @@ TransformerBlockImpl::TransformerBlockImpl(const DistilBertConfig& config) {
   output_layer_norm = register_module("output_layer_norm", MakeLayerNorm(config.dim));
 }
 
+namespace {
+
+// bf16 inference on a CPU (SetLinearDtype(kBFloat16), no gradient) with oneDNN available: the
+// packed path. Training, fp32 and other devices keep libtorch's.
+bool UsePackedLinears(const torch::Tensor& x, const torch::Tensor& weight) {
+  return !torch::GradMode::is_enabled() && x.is_cpu() && x.scalar_type() == torch::kFloat &&
+         weight.scalar_type() == torch::kBFloat16 && PackedLinearAvailable();
+}
+
+}  // namespace
+
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const Batch& batch,
                                             const AttentionLayout& layout) {
   torch::Tensor sa = sa_layer_norm(attention(x, batch, layout) + x);
   return output_layer_norm(ffn(sa) + sa);
+}
+
+torch::Tensor TransformerBlockImpl::ForwardPacked(torch::Tensor x, const Batch& batch,
+                                                  const AttentionLayout& layout) {
+  // The residual adds happen inside the matmuls: into x, then into sa.
+  torch::Tensor sa = sa_layer_norm(attention->ForwardPacked(x, batch, layout, x));
+  return output_layer_norm(ffn->ForwardPacked(sa, sa));
 }
 
 TransformerImpl::TransformerImpl(const DistilBertConfig& config) : n_heads(config.n_heads) {
@@ -332,9 +470,19 @@ TransformerImpl::TransformerImpl(const DistilBertConfig& config) : n_heads(confi
 
 torch::Tensor TransformerImpl::forward(torch::Tensor x, const Batch& batch) {
   const AttentionLayout layout = AttentionLayout::Make(batch, n_heads);
-  for (const auto& block : *layer) {
-    x = block->as<TransformerBlock>()->forward(x, batch, layout);
+  if (layer->size() == 0) return x;
+  const bool packed =
+      UsePackedLinears(x, layer->ptr<TransformerBlockImpl>(0)->ffn->lin1->weight);
+  if (packed) {
+    // The packed path writes into its input: a copy of the caller's x, then each block's own
+    // output.
+    x = x.contiguous().clone();
+    for (const auto& block : *layer) {
+      x = block->as<TransformerBlock>()->ForwardPacked(x, batch, layout);
+    }
+    return x;
   }
+  for (const auto& block : *layer) x = block->as<TransformerBlock>()->forward(x, batch, layout);
   return x;
 }
 

@@ -18,7 +18,9 @@
 // Precision: fp32 weights by default. Training uses bf16 autocast with fp32 master weights
 // (AutocastBf16 below): products in bf16, LayerNorm, softmax and the residual stream in fp32.
 // bf16 inference converts the Linear weights once (SetLinearDtype) and runs under
-// AutocastBf16, several times faster on AMX CPUs. Logits are always fp32.
+// AutocastBf16, several times faster on AMX CPUs; where oneDNN is available the encoder's
+// Linear layers then run packed, with bias, GELU and the residual adds fused into the matmuls
+// (packed_linear.h). Logits are always fp32.
 //
 // Thread-safety: a module in eval() mode may run Forward from many threads at once (it reads
 // parameters only); training and parameter changes need exclusive access. Ownership: the usual
@@ -36,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/config.h"
+#include "model/packed_linear.h"
 
 namespace murmur::model {
 
@@ -60,12 +63,10 @@ struct Batch {
   torch::Tensor input_ids;
   torch::Tensor position_ids;  // [num_rows] int64, 0.. within each sequence
   torch::Tensor cls_index;     // [batch_size] int64, row of each sequence's first token
-  // Unless packed == padded (then undefined, see dense()):
-  torch::Tensor pad_index;       // [batch_size * max_len] int64 packed row of each padded slot
-  torch::Tensor unpad_index;     // [num_rows] int64 padded slot of each packed row
-  torch::Tensor attention_bias;  // [batch_size, 1, 1, max_len] fp32, 0 or -inf
+  std::vector<int64_t> lengths;  // tokens of each sequence (host-side, for AttentionLayout)
 
-  bool dense() const { return !pad_index.defined(); }
+  // Sequences of one length that fill whole rounded shapes: packed and padded coincide.
+  bool dense() const;
 
   // Each sequence must be non-empty and at most `max_positions` long.
   static absl::StatusOr<Batch> FromSequences(const std::vector<std::vector<int32_t>>& sequences,
@@ -82,20 +83,38 @@ struct Batch {
 };
 
 // Gather indices that move the fused q/k/v projections of a packed batch straight into the
-// head-major [3, batch, heads, max_len, head_dim] layout the attention products want, and the
-// context back into packed rows: one gather each way per layer, no transposing copies. Built
-// once per forward pass (they depend on the batch and the head count only).
+// head-major [3, sequences, heads, length, head_dim] layouts the attention products want, and
+// the context back into packed rows: one gather each way per layer, no transposing copies.
+// Built once per forward pass (they depend on the batch and the head count only).
+//
+// Length groups: attention runs on padded squares, so the sequences are sorted by length and
+// split into up to kMaxGroups groups of similar length, each padded only to its own longest
+// (rounded to Batch::kLengthMultiple) — for a batch of 32 real tweets about a third of the
+// padded score area of one [32, heads, longest, longest] block. The split is the one with the
+// least padded area plus a per-group overhead (ChooseGroups in the .cc). All groups' padded
+// slots live in one buffer, group after group, so the gathers stay one each way.
 //
 // Both gathers are one-to-one on the rows that matter, so their backward is a gather too (with
 // the inverse index, zero for rows nothing maps to) instead of index_select's scatter-add into
 // a zero-filled tensor: padded slots and junk rows provably get zero gradient (masked keys and
 // values have weight exactly 0; padded queries and junk rows feed nothing).
 struct AttentionLayout {
-  torch::Tensor qkv_index;      // [3 * batch * heads * max_len] rows of qkv.view(-1, head_dim)
+  static constexpr int kMaxGroups = 4;
+
+  struct Group {
+    int64_t sequences = 0;    // B_g
+    int64_t length = 0;       // L_g, this group's longest rounded up
+    int64_t qkv_offset = 0;   // first row of the group's [3, B_g, H, L_g] block in the buffer
+    int64_t context_offset = 0;  // first row of its [B_g, H, L_g] context block
+    torch::Tensor bias;       // [B_g, 1, 1, L_g] fp32, 0 or -inf; undefined if nothing is padded
+  };
+  std::vector<Group> groups;
+
+  torch::Tensor qkv_index;      // [sum 3 * B_g * H * L_g] rows of qkv.view(-1, head_dim)
   torch::Tensor qkv_inverse;    // [num_rows * 3 * heads] the padded row of each qkv row
   torch::Tensor qkv_zero;       // qkv rows with no padded row (junk rows)
-  torch::Tensor context_index;  // [num_rows * heads] rows of context.view(-1, head_dim)
-  torch::Tensor context_inverse;  // [batch * heads * max_len] packed row of each context row
+  torch::Tensor context_index;  // [num_rows * heads] rows of the groups' contexts
+  torch::Tensor context_inverse;  // [sum B_g * H * L_g] packed row of each context row
   torch::Tensor context_zero;     // context rows of padded slots
 
   static AttentionLayout Make(const Batch& batch, int64_t n_heads);
@@ -117,12 +136,19 @@ class MultiHeadSelfAttentionImpl : public torch::nn::Module {
   explicit MultiHeadSelfAttentionImpl(const DistilBertConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const Batch& batch,
                         const AttentionLayout& layout);
+  // bf16 inference with packed weights (packed_linear.h): residual += forward(x), in place.
+  torch::Tensor ForwardPacked(const torch::Tensor& x, const Batch& batch,
+                              const AttentionLayout& layout, torch::Tensor residual);
 
   torch::nn::Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr};
   double dropout;  // attention_dropout
   int64_t n_heads;
 
  private:
+  // The context [num_rows, dim] from the fused q/k/v projection [num_rows, 3 * dim].
+  torch::Tensor Attend(const torch::Tensor& qkv, const Batch& batch,
+                       const AttentionLayout& layout);
+  PackedLinearCache packed_qkv_, packed_out_;
   // [3*dim, dim] weight and [3*dim] bias of q (pre-scaled by 1/sqrt(head_dim)), k, v. Cached
   // when no gradient is recorded, keyed by the parameters' storage and version counters so an
   // optimizer step or a dtype change is never missed.
@@ -137,10 +163,15 @@ class FeedForwardImpl : public torch::nn::Module {
  public:
   explicit FeedForwardImpl(const DistilBertConfig& config);
   torch::Tensor forward(const torch::Tensor& x);
+  // bf16 inference with packed weights: residual += forward(x), in place.
+  torch::Tensor ForwardPacked(const torch::Tensor& x, torch::Tensor residual);
 
   torch::nn::Linear lin1{nullptr}, lin2{nullptr};
   double dropout;
   bool gelu;
+
+ private:
+  PackedLinearCache packed_lin1_, packed_lin2_;
 };
 TORCH_MODULE(FeedForward);
 
@@ -149,6 +180,10 @@ class TransformerBlockImpl : public torch::nn::Module {
   explicit TransformerBlockImpl(const DistilBertConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const Batch& batch,
                         const AttentionLayout& layout);
+  // bf16 inference with packed weights (packed_linear.h): the same result as forward, with
+  // the residual adds fused into the matmuls. Overwrites x (contiguous fp32): pass an
+  // intermediate of your own.
+  torch::Tensor ForwardPacked(torch::Tensor x, const Batch& batch, const AttentionLayout& layout);
 
   MultiHeadSelfAttention attention{nullptr};
   torch::nn::LayerNorm sa_layer_norm{nullptr};

@@ -1,4 +1,5 @@
 #include "model/distilbert.h"
+#include "model/packed_linear.h"
 
 #include <string>
 #include <utility>
@@ -195,6 +196,101 @@ TEST(DistilBertTest, PackedGradientsEqualOneSequenceAtATime) {
   for (size_t i = 0; i < packed.size(); ++i) {
     EXPECT_TRUE(torch::allclose(packed[i], single[i], 1e-4, 1e-6)) << i;
   }
+}
+
+// Sequences of very different lengths: the attention runs in several length groups.
+TEST(DistilBertTest, LengthGroupsEqualOneSequenceAtATimeForwardAndBackward) {
+  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
+  config.max_position_embeddings = 64;
+  config.dropout = config.attention_dropout = config.seq_classif_dropout = 0;
+  torch::manual_seed(13);
+  DistilBertForSequenceClassification model(config);
+  model->train();
+  std::vector<std::vector<int32_t>> sequences;
+  std::vector<int64_t> label_values;
+  for (int i = 0; i < 16; ++i) {
+    // Short and long interleaved, so groups are not contiguous in the packed order.
+    const int length = i % 2 == 0 ? 3 + i % 3 : 40 + i;
+    std::vector<int32_t> sequence = {2};
+    for (int j = 0; j < length; ++j) sequence.push_back(5 + (i * 7 + j) % 40);
+    sequence.push_back(3);
+    sequences.push_back(sequence);
+    label_values.push_back(i % 3 == 0);
+  }
+  Batch batch = *Batch::FromSequences(sequences, 64);
+  const AttentionLayout layout = AttentionLayout::Make(batch, config.n_heads);
+  ASSERT_GE(layout.groups.size(), 2u);
+  int64_t grouped = 0;
+  for (const auto& group : layout.groups) {
+    grouped += group.sequences;
+    EXPECT_LE(group.length, batch.max_len);
+  }
+  EXPECT_EQ(grouped, 16);
+  EXPECT_LT(layout.groups.front().length, batch.max_len) << "the short group is padded less";
+
+  torch::Tensor labels = torch::tensor(label_values, torch::kLong);
+  auto gradients = [&](auto loss_fn, torch::Tensor* logits) {
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+    loss_fn(logits).backward();
+    std::vector<torch::Tensor> out;
+    for (auto& p : model->parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  torch::Tensor packed_logits, single_logits;
+  auto packed = gradients(
+      [&](torch::Tensor* logits) {
+        *logits = model->forward(batch);
+        return torch::cross_entropy_loss(*logits, labels, {}, torch::Reduction::Sum);
+      },
+      &packed_logits);
+  auto single = gradients(
+      [&](torch::Tensor* logits) {
+        std::vector<torch::Tensor> rows;
+        for (const auto& sequence : sequences) {
+          rows.push_back(model->forward(*Batch::FromSequences({sequence}, 64)));
+        }
+        *logits = torch::cat(rows);
+        return torch::cross_entropy_loss(*logits, labels, {}, torch::Reduction::Sum);
+      },
+      &single_logits);
+  EXPECT_TRUE(torch::allclose(packed_logits, single_logits, 1e-4, 1e-5));
+  for (size_t i = 0; i < packed.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(packed[i], single[i], 1e-3, 1e-5)) << i;
+  }
+}
+
+// bf16 inference runs the encoder's Linear layers packed (oneDNN, fused epilogues) and gives
+// what libtorch's bf16 autocast path gives, up to bf16 rounding.
+TEST(DistilBertTest, PackedBf16InferenceMatchesAutocastPath) {
+  if (!PackedLinearAvailable()) GTEST_SKIP() << "built without oneDNN";
+  DistilBertForSequenceClassification model = TinyModel();
+  std::vector<std::vector<int32_t>> sequences = {
+      {2, 10, 11, 12, 3}, {2, 20, 3}, {2, 30, 31, 32, 33, 34, 35, 3}, {2, 3}};
+  Batch batch = *Batch::FromSequences(sequences, 16);
+  torch::Tensor fp32;
+  {
+    torch::NoGradGuard no_grad;
+    fp32 = model->forward(batch);
+  }
+  model->SetLinearDtype(torch::kBFloat16);
+  AutocastBf16 autocast;
+  torch::Tensor autocast_path;
+  {
+    // With gradients recorded the model takes libtorch's path (the packed one is inference
+    // only).
+    torch::AutoGradMode grad(true);
+    autocast_path = model->forward(batch).detach();
+  }
+  const int64_t calls_before = PackedLinearCalls();
+  torch::Tensor packed;
+  {
+    torch::NoGradGuard no_grad;
+    packed = model->forward(batch);
+  }
+  EXPECT_GT(PackedLinearCalls(), calls_before) << "the packed path did not run";
+  EXPECT_TRUE(torch::allclose(packed, autocast_path, 0.05, 0.05))
+      << packed << autocast_path;
+  EXPECT_TRUE(torch::allclose(packed, fp32, 0.1, 0.1)) << packed << fp32;
 }
 
 // And the packed backward against finite differences along a random direction.

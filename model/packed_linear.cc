@@ -1,0 +1,205 @@
+#include "model/packed_linear.h"
+
+#include <atomic>
+
+namespace murmur::model {
+namespace {
+std::atomic<int64_t> calls{0};
+
+}  // namespace
+
+int64_t PackedLinearCalls() { return calls.load(); }
+void CountPackedLinearCall() { calls.fetch_add(1, std::memory_order_relaxed); }
+
+const PackedLinear* PackedLinearCache::Get(
+    const std::vector<const torch::Tensor*>& sources,
+    const std::function<std::unique_ptr<PackedLinear>()>& make) {
+  std::vector<std::pair<const void*, int64_t>> key;
+  for (const torch::Tensor* t : sources) {
+    key.emplace_back(t->data_ptr(), static_cast<int64_t>(t->_version()));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (key != key_ || layer_ == nullptr) {
+    layer_ = make();
+    key_ = std::move(key);
+  }
+  return layer_.get();
+}
+
+}  // namespace murmur::model
+
+#ifdef MURMUR_ONEDNN
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace murmur::model {
+void CountPackedLinearCall();
+}  // namespace murmur::model
+
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+namespace murmur::model {
+namespace {
+
+using Desc = dnnl::memory::desc;
+using dnnl::memory;
+
+const dnnl::engine& Engine() {
+  static const auto* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+class OneDnnLinear final : public PackedLinear {
+ public:
+  OneDnnLinear(const torch::Tensor& weight, const torch::Tensor& bias, Activation activation)
+      : out_(weight.size(0)),
+        in_(weight.size(1)),
+        activation_(activation),
+        weight_(weight.detach().to(torch::kBFloat16).contiguous()),
+        bias_(bias.defined() ? bias.detach().to(torch::kFloat).contiguous()
+                             : torch::zeros({weight.size(0)}, torch::kFloat)) {}
+
+  torch::Tensor Forward(const torch::Tensor& x) const override {
+    torch::Tensor src = Bf16(x);
+    torch::Tensor dst = torch::empty({src.size(0), out_}, src.options());
+    Run(src, dst, /*accumulate=*/false);
+    return dst;
+  }
+
+  torch::Tensor ForwardAdd(const torch::Tensor& x, torch::Tensor residual) const override {
+    TORCH_CHECK(activation_ == Activation::kNone, "ForwardAdd needs a layer without activation");
+    TORCH_CHECK(residual.scalar_type() == torch::kFloat && residual.is_contiguous() &&
+                    residual.size(0) == x.size(0) && residual.size(1) == out_,
+                "ForwardAdd: residual must be contiguous fp32 [rows, ", out_, "]");
+    Run(Bf16(x), residual, /*accumulate=*/true);
+    return residual;
+  }
+
+ private:
+  // One primitive per (rows, output kind): oneDNN specialises its kernels on the shape. Batch
+  // rows come rounded (Batch::kRowMultiple), so a server sees few distinct row counts.
+  struct Primitive {
+    dnnl::matmul matmul;
+    Desc weights;
+    Desc scratchpad;
+  };
+
+  static torch::Tensor Bf16(const torch::Tensor& x) {
+    return x.to(torch::kBFloat16).contiguous();
+  }
+
+  const Primitive& Get(int64_t rows, bool accumulate) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_pair(rows, accumulate);
+    auto it = primitives_.find(key);
+    if (it != primitives_.end()) return it->second;
+    const Desc src({rows, in_}, memory::data_type::bf16, memory::format_tag::ab);
+    const Desc weights({in_, out_}, memory::data_type::bf16, memory::format_tag::any);
+    const Desc bias({1, out_}, memory::data_type::f32, memory::format_tag::ab);
+    const Desc dst({rows, out_}, accumulate ? memory::data_type::f32 : memory::data_type::bf16,
+                   memory::format_tag::ab);
+    dnnl::post_ops ops;
+    if (accumulate) ops.append_sum(1.0f);
+    if (activation_ == Activation::kGelu) {
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    } else if (activation_ == Activation::kRelu) {
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // per call: concurrent callers
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, bias, dst), attr, Engine());
+    Pack(pd.weights_desc());
+    return primitives_.emplace(key, Primitive{dnnl::matmul(pd), pd.weights_desc(),
+                                              pd.scratchpad_desc()})
+        .first->second;
+  }
+
+  // Reorders the weight into `layout` once (the first time a primitive asks for it). torch's
+  // [out, in] row-major weight is oneDNN's [in, out] in layout "ba".
+  void Pack(const Desc& layout) const {
+    for (const auto& [packed_layout, data] : packed_) {
+      if (packed_layout == layout) return;
+    }
+    torch::Tensor data = torch::empty({static_cast<int64_t>(layout.get_size())}, torch::kByte);
+    memory plain(Desc({in_, out_}, memory::data_type::bf16, memory::format_tag::ba), Engine(),
+                 weight_.data_ptr());
+    memory packed(layout, Engine(), data.data_ptr());
+    dnnl::stream stream(Engine());
+    dnnl::reorder(plain, packed).execute(stream, plain, packed);
+    stream.wait();
+    packed_.emplace_back(layout, data);
+  }
+
+  void* PackedData(const Desc& layout) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [packed_layout, data] : packed_) {
+      if (packed_layout == layout) return data.data_ptr();
+    }
+    return nullptr;  // unreachable: Get packed it
+  }
+
+  void Run(const torch::Tensor& src, const torch::Tensor& dst, bool accumulate) const {
+    CountPackedLinearCall();
+    const int64_t rows = src.size(0);
+    TORCH_CHECK(src.dim() == 2 && src.size(1) == in_, "PackedLinear: input must be [rows, ", in_,
+                "]");
+    if (rows == 0) return;
+    const Primitive& primitive = Get(rows, accumulate);
+    torch::Tensor scratch =
+        torch::empty({static_cast<int64_t>(primitive.scratchpad.get_size())}, torch::kByte);
+    const Desc src_desc({rows, in_}, memory::data_type::bf16, memory::format_tag::ab);
+    const Desc dst_desc({rows, out_},
+                        accumulate ? memory::data_type::f32 : memory::data_type::bf16,
+                        memory::format_tag::ab);
+    const Desc bias_desc({1, out_}, memory::data_type::f32, memory::format_tag::ab);
+    dnnl::stream stream(Engine());
+    primitive.matmul.execute(
+        stream, {{DNNL_ARG_SRC, memory(src_desc, Engine(), src.data_ptr())},
+                 {DNNL_ARG_WEIGHTS,
+                  memory(primitive.weights, Engine(), PackedData(primitive.weights))},
+                 {DNNL_ARG_BIAS, memory(bias_desc, Engine(), bias_.data_ptr())},
+                 {DNNL_ARG_DST, memory(dst_desc, Engine(), dst.data_ptr())},
+                 {DNNL_ARG_SCRATCHPAD,
+                  memory(primitive.scratchpad, Engine(), scratch.data_ptr())}});
+    stream.wait();
+  }
+
+  const int64_t out_, in_;
+  const Activation activation_;
+  const torch::Tensor weight_, bias_;
+  mutable std::mutex mutex_;
+  // Guarded by mutex_. std::map: references to entries stay valid as it grows.
+  mutable std::map<std::pair<int64_t, bool>, Primitive> primitives_;
+  mutable std::vector<std::pair<Desc, torch::Tensor>> packed_;
+};
+
+}  // namespace
+
+std::unique_ptr<PackedLinear> PackedLinear::Create(const torch::Tensor& weight,
+                                                   const torch::Tensor& bias,
+                                                   Activation activation) {
+  return std::make_unique<OneDnnLinear>(weight, bias, activation);
+}
+
+bool PackedLinearAvailable() { return true; }
+
+}  // namespace murmur::model
+
+#else  // !MURMUR_ONEDNN
+
+namespace murmur::model {
+
+std::unique_ptr<PackedLinear> PackedLinear::Create(const torch::Tensor&, const torch::Tensor&,
+                                                   Activation) {
+  return nullptr;
+}
+
+bool PackedLinearAvailable() { return false; }
+
+}  // namespace murmur::model
+
+#endif  // MURMUR_ONEDNN
