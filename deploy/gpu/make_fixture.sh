@@ -4,5 +4,6 @@
 set -eu
 rm -rf /tmp/hf_fixture
 PYTHONUNBUFFERED=1 python3 model/testdata/make_hf_transformers_fixture.py \
-  --vocab model/testdata/hf_transformers/vocab.txt --out /tmp/hf_fixture
+  --vocab model/testdata/hf_transformers_vocab.txt --out /tmp/hf_fixture
+# vocab.txt comes back too; the repository keeps it as testdata/hf_transformers_vocab.txt.
 tar -C /tmp -cf "$OUT/hf_fixture.tar" hf_fixture

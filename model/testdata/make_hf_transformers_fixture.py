@@ -10,7 +10,7 @@ the probabilities transformers' model gives (eval mode, float32, padded batch wi
 mask). model/hf_transformers_test.cc checks murmur's tokenizer, Classifier and `murmur predict`
 against these files.
 
-Usage: make_hf_transformers_fixture.py --vocab vocab.txt --out DIR
+Usage: make_hf_transformers_fixture.py --vocab model/testdata/hf_transformers_vocab.txt --out DIR
 """
 
 import argparse
@@ -44,7 +44,10 @@ def make_tokenizer(vocab):
     builds every tokenizer on `tokenizers`): try the ways in turn and keep the first whose
     vocabulary is the whole vocab.txt."""
     lines = [line.rstrip("\n") for line in open(vocab, encoding="utf-8")]
-    folder = os.path.join(os.path.dirname(os.path.abspath(vocab)))
+    # from_pretrained wants a folder holding vocab.txt.
+    folder = "/tmp/hf_fixture_vocab"
+    os.makedirs(folder, exist_ok=True)
+    shutil.copyfile(vocab, os.path.join(folder, "vocab.txt"))
     errors = []
     for name in ("DistilBertTokenizer", "BertTokenizer", "DistilBertTokenizerFast",
                  "BertTokenizerFast"):
