@@ -36,18 +36,6 @@ struct Reference {
   std::vector<std::vector<int64_t>> input_ids;  // The reference tokenizer's ids, when it has one.
 };
 
-std::vector<std::string> IndependentTexts() {
-  return {
-      "I love this so much, best day ever!!",
-      "ugh... my phone died again and I missed the bus",
-      "",
-      "@friend going to the beach tomorrow http://example.com #summer",
-      "Worst. Service. Ever. Never going back to that place :(",
-      "ok",
-      "Just finished my exams - can't believe it's finally over, time to sleep for a week",
-  };
-}
-
 // The fixture directory, with its vocabulary (kept beside it under another name, so that no
 // file in the repository looks like a copy of ../shared/data's vocab.txt) put back in place.
 Reference LoadTransformersReference() {
@@ -75,7 +63,11 @@ Reference LoadTransformersReference() {
 
 Reference WriteIndependentReference() {
   Reference reference;
-  reference.texts = IndependentTexts();
+  // The same texts as the transformers fixture.
+  auto fixture = ReadFile("model/testdata/hf_transformers/expected.json");
+  EXPECT_TRUE(fixture.ok()) << fixture.status();
+  if (!fixture.ok()) return reference;
+  reference.texts = Json::parse(*fixture)["texts"].get<std::vector<std::string>>();
   reference.dir = testing::TempDir() + "/hf_model";
   std::string vocab = testing::SharedDataPath("distilbert-base-uncased/vocab.txt");
   auto tokenizer = text::Tokenizer::FromVocabFile(vocab);
