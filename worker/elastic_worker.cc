@@ -19,12 +19,15 @@
 #include "proto/coordinator.grpc.pb.h"
 #include "text/tokenizer.h"
 #include "worker/coordinator_store.h"
-#include "worker/gloo_communicator.h"
 #include "worker/trainer.h"
+#include "worker/worker_metrics.h"
+// One collective backend per build: Gloo in the CPU build, NCCL in the CUDA build (whose
+// libtorch, PyTorch's, ships no Gloo headers).
 #ifdef MURMUR_CUDA
 #include "worker/nccl_communicator.h"
+#else
+#include "worker/gloo_communicator.h"
 #endif
-#include "worker/worker_metrics.h"
 
 namespace murmur::worker {
 namespace {
