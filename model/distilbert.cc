@@ -235,6 +235,7 @@ AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
     }
     if (padded) {
       group.bias = torch::tensor(bias, torch::kFloat).view({Bg, 1, 1, Lg}).to(device);
+      group.bias16 = group.bias.to(torch::kBFloat16);
     }
   }
   const auto options = torch::TensorOptions().dtype(torch::kLong);
@@ -384,7 +385,7 @@ torch::Tensor MultiHeadSelfAttentionImpl::Attend(const torch::Tensor& projected,
     const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
     torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B_g, H, L_g, L_g]
     if (bf16_inference && scores.scalar_type() == torch::kBFloat16) {
-      if (group.bias.defined()) scores.add_(group.bias.to(torch::kBFloat16));
+      if (group.bias.defined()) scores.add_(group.bias16);
       torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
       const int64_t batches = group.sequences * n_heads;
       torch::Tensor out = context.narrow(0, group.context_offset, batches * group.length)
@@ -476,7 +477,8 @@ torch::Tensor TransformerImpl::forward(torch::Tensor x, const Batch& batch) {
   if (packed) {
     // The packed path writes into its input: a copy of the caller's x, then each block's own
     // output.
-    x = x.contiguous().clone();
+    // (No copy when this call holds the only reference, as for the embeddings' output.)
+    if (x.use_count() > 1 || !x.is_contiguous()) x = x.contiguous().clone();
     for (const auto& block : *layer) {
       x = block->as<TransformerBlock>()->ForwardPacked(x, batch, layout);
     }

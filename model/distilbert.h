@@ -107,6 +107,7 @@ struct AttentionLayout {
     int64_t qkv_offset = 0;   // first row of the group's [3, B_g, H, L_g] block in the buffer
     int64_t context_offset = 0;  // first row of its [B_g, H, L_g] context block
     torch::Tensor bias;       // [B_g, 1, 1, L_g] fp32, 0 or -inf; undefined if nothing is padded
+    torch::Tensor bias16;     // the same in bf16 (exact: 0 or -inf)
   };
   std::vector<Group> groups;
 
