@@ -4,12 +4,10 @@
 
 namespace murmur::model {
 namespace {
-std::atomic<int64_t> calls{0};
-
+std::atomic<int64_t> calls{0};  // PackedLinearCalls()
 }  // namespace
 
 int64_t PackedLinearCalls() { return calls.load(); }
-void CountPackedLinearCall() { calls.fetch_add(1, std::memory_order_relaxed); }
 
 const PackedLinear* PackedLinearCache::Get(
     const std::vector<const torch::Tensor*>& sources,
@@ -31,10 +29,6 @@ const PackedLinear* PackedLinearCache::Get(
 #ifdef MURMUR_ONEDNN
 
 #include <oneapi/dnnl/dnnl.hpp>
-
-namespace murmur::model {
-void CountPackedLinearCall();
-}  // namespace murmur::model
 
 #include <map>
 #include <mutex>
@@ -143,7 +137,7 @@ class OneDnnLinear final : public PackedLinear {
   }
 
   void Run(const torch::Tensor& src, const torch::Tensor& dst, bool accumulate) const {
-    CountPackedLinearCall();
+    calls.fetch_add(1, std::memory_order_relaxed);
     const int64_t rows = src.size(0);
     TORCH_CHECK(src.dim() == 2 && src.size(1) == in_, "PackedLinear: input must be [rows, ", in_,
                 "]");
