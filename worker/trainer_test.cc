@@ -73,23 +73,7 @@ TEST(TrainerTest, CheckpointRoundTripRestoresWeightsAndOptimizer) {
   auto comm = hub.Join(0);
   auto trainer = Trainer::Create(fixture.Options(), fixture.cache.get());
   ASSERT_TRUE(trainer.ok());
-  const auto& rows = fixture.cache->train_rows();
-  std::vector<std::vector<uint32_t>> micro = {{rows[0], rows[1], rows[2]}};
-  ASSERT_TRUE((*trainer)->Step(*comm, micro, 3).ok());
-  model::CheckpointInfo info;
-  info.step = 1;
-  ASSERT_TRUE((*trainer)->SaveCheckpoint(fixture.dir + "/ckpt", info).ok());
-
-  auto restored = Trainer::Create(fixture.Options(), fixture.cache.get());
-  ASSERT_TRUE(restored.ok());
-  ASSERT_TRUE((*restored)->LoadCheckpoint(fixture.dir + "/ckpt").ok());
-  EXPECT_EQ((*restored)->global_step(), 1);
-  EXPECT_EQ(MaxDifference((*trainer)->Parameters(), (*restored)->Parameters()), 0.0);
-  // The next step from the restored state equals the next step of the original.
-  std::vector<std::vector<uint32_t>> next = {{rows[3], rows[4]}};
-  ASSERT_TRUE((*trainer)->Step(*comm, next, 2).ok());
-  ASSERT_TRUE((*restored)->Step(*comm, next, 2).ok());
-  EXPECT_LT(MaxDifference((*trainer)->Parameters(), (*restored)->Parameters()), 1e-7);
+  ExpectCheckpointRoundTrip(fixture, **trainer, *comm, fixture.Options(), *comm, 1e-7);
 }
 
 TEST(TrainerTest, TokenDropoutIsReplayableAndKeepsRanksInSync) {

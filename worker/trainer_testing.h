@@ -17,6 +17,7 @@
 #include "base/file.h"
 #include "base/test_util.h"
 #include "data/token_cache.h"
+#include "model/checkpoint.h"
 #include "worker/communicator.h"
 #include "worker/trainer.h"
 
@@ -142,6 +143,30 @@ inline double MaxDifference(const Weights& a, const Weights& b) {
     worst = std::max(worst, (a[i].second.cpu() - b[i].second.cpu()).abs().max().item<double>());
   }
   return worst;
+}
+
+// Checkpoint round trip: `writer` takes one step and saves; a trainer made from
+// `reader_options` (possibly on another device) loads it and must hold the same step and
+// weights, and the next step of both must agree within `tolerance` (the optimizer state came
+// along).
+inline void ExpectCheckpointRoundTrip(const Fixture& fixture, Trainer& writer,
+                                      Communicator& writer_comm,
+                                      const TrainerOptions& reader_options,
+                                      Communicator& reader_comm, double tolerance) {
+  const auto& rows = fixture.cache->train_rows();
+  ASSERT_TRUE(writer.Step(writer_comm, {{rows[0], rows[1], rows[2]}}, 3).ok());
+  model::CheckpointInfo info;
+  info.step = 1;
+  ASSERT_TRUE(writer.SaveCheckpoint(fixture.dir + "/ckpt", info).ok());
+
+  auto reader = Trainer::Create(reader_options, fixture.cache.get());
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_TRUE((*reader)->LoadCheckpoint(fixture.dir + "/ckpt").ok());
+  EXPECT_EQ((*reader)->global_step(), 1);
+  EXPECT_EQ(MaxDifference(writer.Parameters(), (*reader)->Parameters()), 0.0);
+  ASSERT_TRUE(writer.Step(writer_comm, {{rows[3], rows[4]}}, 2).ok());
+  ASSERT_TRUE((*reader)->Step(reader_comm, {{rows[3], rows[4]}}, 2).ok());
+  EXPECT_LT(MaxDifference(writer.Parameters(), (*reader)->Parameters()), tolerance);
 }
 
 }  // namespace murmur::worker
