@@ -7,7 +7,7 @@ set -euo pipefail
 APT_PACKAGES=(
   bazel-bootstrap bazel-rules-java g++ python3 git ca-certificates
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libabsl-dev
-  libtorch-dev libgloo-dev libdnnl-dev libopenblas0-pthread
+  libtorch-dev libgloo-dev libdnnl-dev libopenblas0-pthread libtcmalloc-minimal4
   libgtest-dev libgmock-dev libutf8proc-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev prometheus
   unicode-data python3-yaml
   python3-grpcio python3-protobuf python3-torch python3-sklearn

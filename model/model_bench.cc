@@ -14,7 +14,8 @@
 //
 // Where the time goes: MODEL_BENCH_BREAKDOWN=1 splits each training step (forward, backward,
 // optimizer); MODEL_BENCH_PROFILE=trace.json records libtorch's per-op profile (chrome trace)
-// of the bf16 batch-32 inference passes, untimed.
+// of the bf16 batch-32 inference passes, untimed; MODEL_BENCH_TRAIN_PROFILE=trace.json that of
+// the base preset's last bf16 training step (timed like the others, so it costs one sample).
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -211,6 +212,9 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
       label_values.push_back(static_cast<int64_t>(next % 2));
     }
     torch::Tensor labels = torch::tensor(label_values, torch::kLong);
+    std::optional<torch::autograd::profiler::RecordProfile> profile;
+    const char* profile_path = std::getenv("MODEL_BENCH_TRAIN_PROFILE");
+    if (profile_path && bf16 && preset == "base" && i == iters + 1) profile.emplace(profile_path);
     auto start = Clock::now();
     Batch packed = *Batch::FromSequences(batch, 512);
     if (torch_adamw) {
@@ -238,7 +242,7 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
       std::fprintf(stderr, "    step: forward %.1f ms, backward %.1f ms, optimizer %.1f ms\n",
                    1e3 * t_forward, 1e3 * (t_backward - t_forward), 1e3 * (t - t_backward));
     }
-    if (i < 2) continue;  // warm-up
+    if (i < 2 || profile) continue;  // warm-up, or slowed down by the profiler
     times.push_back(t);
     rates.push_back(3 * BatchFlops(config, batch) / t / 1e9);
   }
