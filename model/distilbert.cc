@@ -375,10 +375,16 @@ torch::Tensor MultiHeadSelfAttentionImpl::Attend(const torch::Tensor& projected,
   if (bf16_inference) {
     context = torch::empty({layout.context_inverse.size(0), head_dim}, projected.options());
   }
+  // The groups tile `slots` in order. One split, not a narrow per group: in training each
+  // narrow's backward allocates and adds a zero tensor the size of all of `slots`.
+  std::vector<int64_t> block_rows;
   for (const AttentionLayout::Group& group : layout.groups) {
-    torch::Tensor qkv =
-        slots.narrow(0, group.qkv_offset, 3 * group.sequences * n_heads * group.length)
-            .view({3, group.sequences, n_heads, group.length, head_dim});
+    block_rows.push_back(3 * group.sequences * n_heads * group.length);
+  }
+  std::vector<torch::Tensor> blocks = slots.split_with_sizes(block_rows);
+  for (size_t g = 0; g < layout.groups.size(); ++g) {
+    const AttentionLayout::Group& group = layout.groups[g];
+    torch::Tensor qkv = blocks[g].view({3, group.sequences, n_heads, group.length, head_dim});
     // unbind, not qkv[i]: the backward of three selects would allocate and sum three
     // full-size zero tensors (~20% of a training step's backward); unbind's is one stack.
     std::vector<torch::Tensor> parts = qkv.unbind(0);
