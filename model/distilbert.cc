@@ -320,19 +320,11 @@ std::pair<torch::Tensor, torch::Tensor> MultiHeadSelfAttentionImpl::FusedQkv() {
         torch::cat({q_lin->bias * scale, k_lin->bias, v_lin->bias}));
   };
   if (torch::GradMode::is_enabled()) return fuse();  // training: autograd must see the cat
-  // Inference: reuse the fused copy while the parameters are unchanged (same storage, same
-  // version counter), instead of copying 3 x dim x dim weights every forward pass.
-  std::vector<std::pair<const void*, int64_t>> key;
-  for (const torch::Tensor* t : {&q_lin->weight, &q_lin->bias, &k_lin->weight, &k_lin->bias,
-                                 &v_lin->weight, &v_lin->bias}) {
-    key.emplace_back(t->data_ptr(), static_cast<int64_t>(t->_version()));
-  }
-  std::lock_guard<std::mutex> lock(fused_mutex_);
-  if (key != fused_key_ || !fused_weight_.defined()) {
-    std::tie(fused_weight_, fused_bias_) = fuse();
-    fused_key_ = std::move(key);
-  }
-  return {fused_weight_, fused_bias_};
+  // Inference: reuse the fused copy while the parameters are unchanged, instead of copying
+  // 3 x dim x dim weights every forward pass.
+  return fused_qkv_.Get({&q_lin->weight, &q_lin->bias, &k_lin->weight, &k_lin->bias,
+                         &v_lin->weight, &v_lin->bias},
+                        fuse);
 }
 
 torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const Batch& batch,
@@ -346,14 +338,14 @@ torch::Tensor MultiHeadSelfAttentionImpl::ForwardPacked(const torch::Tensor& x,
                                                        const Batch& batch,
                                                        const AttentionLayout& layout,
                                                        torch::Tensor residual) {
-  const PackedLinear* qkv = packed_qkv_.Get(
+  std::shared_ptr<const PackedLinear> qkv = packed_qkv_.Get(
       {&q_lin->weight, &q_lin->bias, &k_lin->weight, &k_lin->bias, &v_lin->weight,
        &v_lin->bias},
       [&] {
         auto [weight, bias] = FusedQkv();
         return PackedLinear::Create(weight, bias, PackedLinear::Activation::kNone);
       });
-  const PackedLinear* out = packed_out_.Get({&out_lin->weight, &out_lin->bias}, [&] {
+  std::shared_ptr<const PackedLinear> out = packed_out_.Get({&out_lin->weight, &out_lin->bias}, [&] {
     return PackedLinear::Create(out_lin->weight, out_lin->bias, PackedLinear::Activation::kNone);
   });
   return out->ForwardAdd(Attend(qkv->Forward(x), batch, layout), std::move(residual));
@@ -428,12 +420,12 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor FeedForwardImpl::ForwardPacked(const torch::Tensor& x, torch::Tensor residual) {
-  const PackedLinear* first = packed_lin1_.Get({&lin1->weight, &lin1->bias}, [&] {
+  std::shared_ptr<const PackedLinear> first = packed_lin1_.Get({&lin1->weight, &lin1->bias}, [&] {
     return PackedLinear::Create(
         lin1->weight, lin1->bias,
         gelu ? PackedLinear::Activation::kGelu : PackedLinear::Activation::kRelu);
   });
-  const PackedLinear* second = packed_lin2_.Get({&lin2->weight, &lin2->bias}, [&] {
+  std::shared_ptr<const PackedLinear> second = packed_lin2_.Get({&lin2->weight, &lin2->bias}, [&] {
     return PackedLinear::Create(lin2->weight, lin2->bias, PackedLinear::Activation::kNone);
   });
   return second->ForwardAdd(first->Forward(x), std::move(residual));

@@ -39,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "model/config.h"
 #include "model/packed_linear.h"
+#include "model/versioned_cache.h"
 
 namespace murmur::model {
 
@@ -151,12 +152,9 @@ class MultiHeadSelfAttentionImpl : public torch::nn::Module {
                        const AttentionLayout& layout);
   PackedLinearCache packed_qkv_, packed_out_;
   // [3*dim, dim] weight and [3*dim] bias of q (pre-scaled by 1/sqrt(head_dim)), k, v. Cached
-  // when no gradient is recorded, keyed by the parameters' storage and version counters so an
-  // optimizer step or a dtype change is never missed.
+  // when no gradient is recorded (fused_qkv_).
   std::pair<torch::Tensor, torch::Tensor> FusedQkv();
-  std::mutex fused_mutex_;
-  std::vector<std::pair<const void*, int64_t>> fused_key_;  // guarded by fused_mutex_
-  torch::Tensor fused_weight_, fused_bias_;                  // guarded by fused_mutex_
+  VersionedCache<std::pair<torch::Tensor, torch::Tensor>> fused_qkv_;
 };
 TORCH_MODULE(MultiHeadSelfAttention);
 

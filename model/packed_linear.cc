@@ -9,21 +9,6 @@ std::atomic<int64_t> calls{0};  // PackedLinearCalls()
 
 int64_t PackedLinearCalls() { return calls.load(); }
 
-const PackedLinear* PackedLinearCache::Get(
-    const std::vector<const torch::Tensor*>& sources,
-    const std::function<std::unique_ptr<PackedLinear>()>& make) {
-  std::vector<std::pair<const void*, int64_t>> key;
-  for (const torch::Tensor* t : sources) {
-    key.emplace_back(t->data_ptr(), static_cast<int64_t>(t->_version()));
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (key != key_ || layer_ == nullptr) {
-    layer_ = make();
-    key_ = std::move(key);
-  }
-  return layer_.get();
-}
-
 }  // namespace murmur::model
 
 #ifdef MURMUR_ONEDNN

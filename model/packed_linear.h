@@ -20,13 +20,13 @@
 #define MURMUR_MODEL_PACKED_LINEAR_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
 #include <torch/torch.h>
+
+#include "model/versioned_cache.h"
 
 namespace murmur::model {
 
@@ -53,22 +53,9 @@ bool PackedLinearAvailable();
 // Forward/ForwardAdd calls so far in this process (tests check that a path really ran).
 int64_t PackedLinearCalls();
 
-// A module's packed copy of its weights, rebuilt when they change: keyed by the source
-// tensors' storage and version counters (an optimizer step or a dtype change bumps them), as the
-// fused q/k/v cache in distilbert.cc is. Thread-safe; the returned layer stays valid until the
-// next rebuild (callers run inference, which does not change weights).
-class PackedLinearCache {
- public:
-  // `sources`: the tensors the packed weight is derived from; `make` builds it when they
-  // changed. Returns nullptr when PackedLinear is unavailable.
-  const PackedLinear* Get(const std::vector<const torch::Tensor*>& sources,
-                          const std::function<std::unique_ptr<PackedLinear>()>& make);
-
- private:
-  std::mutex mutex_;
-  std::vector<std::pair<const void*, int64_t>> key_;  // guarded by mutex_
-  std::unique_ptr<PackedLinear> layer_;                // guarded by mutex_
-};
+// A module's packed copy of its weights, rebuilt when they change (an optimizer step or a dtype
+// change). nullptr when PackedLinear is unavailable.
+using PackedLinearCache = VersionedCache<std::shared_ptr<const PackedLinear>>;
 
 }  // namespace murmur::model
 

@@ -95,12 +95,12 @@ TEST_F(PackedLinearTest, CacheRebuildsWhenTheWeightChanges) {
     ++built;
     return PackedLinear::Create(w, b, PackedLinear::Activation::kNone);
   };
-  const PackedLinear* first = cache.Get({&w, &b}, make);
+  std::shared_ptr<const PackedLinear> first = cache.Get({&w, &b}, make);
   EXPECT_EQ(cache.Get({&w, &b}, make), first);
   EXPECT_EQ(built, 1);
   w.mul_(2);  // an optimizer step: the version counter moves
   torch::Tensor x = torch::randn({16, 16});
-  const PackedLinear* second = cache.Get({&w, &b}, make);
+  std::shared_ptr<const PackedLinear> second = cache.Get({&w, &b}, make);
   EXPECT_EQ(built, 2);
   EXPECT_LT(RelativeError(second->Forward(x), Reference(x, w, b, PackedLinear::Activation::kNone)),
             1e-2);
