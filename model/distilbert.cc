@@ -345,9 +345,11 @@ torch::Tensor MultiHeadSelfAttentionImpl::ForwardPacked(const torch::Tensor& x,
         auto [weight, bias] = FusedQkv();
         return PackedLinear::Create(weight, bias, PackedLinear::Activation::kNone);
       });
-  std::shared_ptr<const PackedLinear> out = packed_out_.Get({&out_lin->weight, &out_lin->bias}, [&] {
-    return PackedLinear::Create(out_lin->weight, out_lin->bias, PackedLinear::Activation::kNone);
-  });
+  std::shared_ptr<const PackedLinear> out =
+      packed_out_.Get({&out_lin->weight, &out_lin->bias}, [&] {
+        return PackedLinear::Create(out_lin->weight, out_lin->bias,
+                                    PackedLinear::Activation::kNone);
+      });
   return out->ForwardAdd(Attend(qkv->Forward(x), batch, layout), std::move(residual));
 }
 
@@ -420,14 +422,16 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor FeedForwardImpl::ForwardPacked(const torch::Tensor& x, torch::Tensor residual) {
-  std::shared_ptr<const PackedLinear> first = packed_lin1_.Get({&lin1->weight, &lin1->bias}, [&] {
-    return PackedLinear::Create(
-        lin1->weight, lin1->bias,
-        gelu ? PackedLinear::Activation::kGelu : PackedLinear::Activation::kRelu);
-  });
-  std::shared_ptr<const PackedLinear> second = packed_lin2_.Get({&lin2->weight, &lin2->bias}, [&] {
-    return PackedLinear::Create(lin2->weight, lin2->bias, PackedLinear::Activation::kNone);
-  });
+  std::shared_ptr<const PackedLinear> first =
+      packed_lin1_.Get({&lin1->weight, &lin1->bias}, [&] {
+        return PackedLinear::Create(
+            lin1->weight, lin1->bias,
+            gelu ? PackedLinear::Activation::kGelu : PackedLinear::Activation::kRelu);
+      });
+  std::shared_ptr<const PackedLinear> second =
+      packed_lin2_.Get({&lin2->weight, &lin2->bias}, [&] {
+        return PackedLinear::Create(lin2->weight, lin2->bias, PackedLinear::Activation::kNone);
+      });
   return second->ForwardAdd(first->Forward(x), std::move(residual));
 }
 

@@ -29,7 +29,6 @@
 #define MURMUR_MODEL_DISTILBERT_H_
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>

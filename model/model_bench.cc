@@ -15,7 +15,7 @@
 // Where the time goes: MODEL_BENCH_BREAKDOWN=1 splits each training step (forward, backward,
 // optimizer); MODEL_BENCH_PROFILE=trace.json records libtorch's per-op profile (chrome trace)
 // of the bf16 batch-32 inference passes, untimed; MODEL_BENCH_TRAIN_PROFILE=trace.json that of
-// the base preset's last bf16 training step (timed like the others, so it costs one sample).
+// the base preset's last bf16 training step (left out of the medians: the profiler slows it).
 #include <algorithm>
 #include <chrono>
 #include <optional>
