@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/dropout.h"
+#include "model/masked_softmax.h"
 
 namespace murmur::model {
 namespace {
@@ -207,6 +208,7 @@ AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
     bool padded = false;
     for (int64_t i = 0; i < Bg; ++i) {
       const int64_t b = members[g][i];
+      group.lengths.push_back(lengths[b]);
       for (int64_t l = 0; l < Lg; ++l) {
         const bool real = l < lengths[b];
         const int64_t row = real ? start[b] + l : 0;
@@ -359,9 +361,9 @@ torch::Tensor MultiHeadSelfAttentionImpl::Attend(const torch::Tensor& projected,
   const int64_t R = batch.num_rows, D = projected.size(1) / 3, head_dim = D / n_heads;
   torch::Tensor slots = GatherRows::apply(projected.view({R * 3 * n_heads, head_dim}),
                                           layout.qkv_index, layout.qkv_inverse, layout.qkv_zero);
-  // bf16 inference: the scores come out of a bf16 product and the weights go into one, so mask
-  // and softmax stay in bf16 (libtorch's bf16 softmax accumulates in fp32; the mask is 0 or
-  // -inf, exact in bf16), and each group's context is written straight into one buffer.
+  // bf16 inference: the scores come out of a bf16 product and the weights go into one, so the
+  // softmax reads and writes bf16 (computing in fp32), and each group's context is written
+  // straight into one buffer.
   const bool bf16_inference =
       projected.scalar_type() == torch::kBFloat16 && !torch::GradMode::is_enabled();
   torch::Tensor context;
@@ -384,20 +386,30 @@ torch::Tensor MultiHeadSelfAttentionImpl::Attend(const torch::Tensor& projected,
     std::vector<torch::Tensor> parts = qkv.unbind(0);
     const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
     torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B_g, H, L_g, L_g]
-    if (bf16_inference && scores.scalar_type() == torch::kBFloat16) {
+    // The softmax's output: bf16 in bf16 inference, as it goes straight into a bf16 product;
+    // fp32 otherwise (before dropout, as Hugging Face's, and autocast's fp32 softmax).
+    const torch::ScalarType weights_dtype =
+        bf16_inference ? torch::kBFloat16 : torch::kFloat;
+    torch::Tensor weights;
+    if (MaskedSoftmaxSupports(scores)) {
+      weights = MaskedSoftmax(scores, group.lengths, weights_dtype);
+    } else if (bf16_inference) {
+      // (CUDA's autocast runs softmax in fp32; the CPU's keeps bf16.)
       if (group.bias.defined()) scores.add_(group.bias16);
-      torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
+      weights = torch::softmax(scores, -1);
+    } else {
+      if (group.bias.defined()) scores = scores + group.bias;  // fp32 from here
+      weights = torch::softmax(scores, -1);
+    }
+    weights = FastDropout(weights, dropout, is_training());
+    if (bf16_inference && weights.scalar_type() == torch::kBFloat16) {
       const int64_t batches = group.sequences * n_heads;
       torch::Tensor out = context.narrow(0, group.context_offset, batches * group.length)
                               .view({batches, group.length, head_dim});
-      // (CUDA's autocast runs softmax in fp32; the CPU's keeps bf16.)
-      torch::Tensor probabilities =
-          weights.to(v.scalar_type()).view({batches, group.length, group.length});
+      torch::Tensor probabilities = weights.view({batches, group.length, group.length});
       torch::bmm_out(out, probabilities, v.reshape({batches, group.length, head_dim}));
       continue;
     }
-    if (group.bias.defined()) scores = scores + group.bias;  // fp32 from here
-    torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
     contexts.push_back(torch::matmul(weights.to(v.scalar_type()), v).reshape({-1, head_dim}));
   }
   if (!contexts.empty()) context = contexts.size() == 1 ? contexts[0] : torch::cat(contexts);

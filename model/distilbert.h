@@ -106,6 +106,8 @@ struct AttentionLayout {
     int64_t length = 0;       // L_g, this group's longest rounded up
     int64_t qkv_offset = 0;   // first row of the group's [3, B_g, H, L_g] block in the buffer
     int64_t context_offset = 0;  // first row of its [B_g, H, L_g] context block
+    std::vector<int64_t> lengths;  // [B_g] real tokens of each member (MaskedSoftmax's mask)
+    // The same mask as an additive bias, for devices and dtypes MaskedSoftmax does not take:
     torch::Tensor bias;       // [B_g, 1, 1, L_g] fp32, 0 or -inf; undefined if nothing is padded
     torch::Tensor bias16;     // the same in bf16 (exact: 0 or -inf)
   };
