@@ -151,6 +151,10 @@ class MultiHeadSelfAttentionImpl : public torch::nn::Module {
   // The context [num_rows, dim] from the fused q/k/v projection [num_rows, 3 * dim].
   torch::Tensor Attend(const torch::Tensor& qkv, const Batch& batch,
                        const AttentionLayout& layout);
+  // The groups' contexts [sum B_g * H * L_g, head_dim] from the gathered q/k/v slots, composed
+  // of libtorch ops with an additive mask: for devices and dtypes the CPU attention core
+  // (distilbert.cc) does not take.
+  torch::Tensor ComposedContext(const torch::Tensor& slots, const AttentionLayout& layout);
   PackedLinearCache packed_qkv_, packed_out_;
   // [3*dim, dim] weight and [3*dim] bias of q (pre-scaled by 1/sqrt(head_dim)), k, v. Cached
   // when no gradient is recorded (fused_qkv_).

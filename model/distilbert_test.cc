@@ -1,6 +1,7 @@
 #include "model/distilbert.h"
 #include "model/packed_linear.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -198,6 +199,104 @@ TEST(DistilBertTest, PackedGradientsEqualOneSequenceAtATime) {
   }
 }
 
+// 16 sequences of very different lengths (for a model with 64 positions): the attention runs
+// in several length groups. Short and long interleaved, so groups are not contiguous in the
+// packed order.
+std::vector<std::vector<int32_t>> MixedLengthSequences() {
+  std::vector<std::vector<int32_t>> sequences;
+  for (int i = 0; i < 16; ++i) {
+    const int length = i % 2 == 0 ? 3 + i % 3 : 40 + i;
+    std::vector<int32_t> sequence = {2};
+    for (int j = 0; j < length; ++j) sequence.push_back(5 + (i * 7 + j) % 40);
+    sequence.push_back(3);
+    sequences.push_back(sequence);
+  }
+  return sequences;
+}
+
+// Logits and every parameter's gradient (as fp64) of one training pass, dropout drawn from
+// `seed`.
+std::vector<torch::Tensor> LogitsAndGradients(DistilBertForSequenceClassification& model,
+                                              const Batch& batch, const torch::Tensor& labels,
+                                              uint64_t seed, bool bf16_autocast = false) {
+  for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+  torch::manual_seed(seed);
+  torch::Tensor logits;
+  {
+    std::optional<AutocastBf16> autocast;
+    if (bf16_autocast) autocast.emplace();
+    logits = model->forward(batch);
+  }
+  torch::cross_entropy_loss(logits, labels, {}, torch::Reduction::Sum).backward();
+  std::vector<torch::Tensor> out = {logits.detach().to(torch::kDouble)};
+  for (auto& p : model->parameters()) out.push_back(p.grad().to(torch::kDouble));
+  return out;
+}
+
+// A copy of `model`'s weights in a fresh model of the same configuration, as `dtype`.
+DistilBertForSequenceClassification CopyOf(DistilBertForSequenceClassification& model,
+                                           const DistilBertConfig& config,
+                                           torch::ScalarType dtype) {
+  DistilBertForSequenceClassification copy(config);
+  copy->to(dtype);
+  torch::NoGradGuard no_grad;
+  auto from = model->parameters();
+  auto to = copy->parameters();
+  for (size_t i = 0; i < from.size(); ++i) to[i].copy_(from[i]);
+  return copy;
+}
+
+// On the CPU, fp32 and bf16 attention runs as one fused autograd node (the attention core,
+// with MaskedSoftmax); fp64 takes libtorch's composed ops with an additive mask. The same
+// weights through both, with every dropout on and the same seed, give the same logits and
+// gradients: the core regenerates in its backward exactly the dropout masks FastDropout draws.
+TEST(DistilBertTest, AttentionCoreMatchesComposedOpsWithDropout) {
+  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
+  config.max_position_embeddings = 64;
+  config.dropout = config.attention_dropout = config.seq_classif_dropout = 0.2;
+  torch::manual_seed(17);
+  DistilBertForSequenceClassification composed(config);
+  composed->to(torch::kDouble);
+  DistilBertForSequenceClassification core = CopyOf(composed, config, torch::kFloat);
+  composed->train();
+  core->train();
+  Batch batch = *Batch::FromSequences(MixedLengthSequences(), 64);
+  ASSERT_GE(AttentionLayout::Make(batch, config.n_heads).groups.size(), 2u);
+  torch::Tensor labels = torch::randint(0, 2, {16}, torch::kLong);
+  auto expected = LogitsAndGradients(composed, batch, labels, 5);
+  auto got = LogitsAndGradients(core, batch, labels, 5);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(got[i], expected[i], 1e-3, 1e-5)) << i;
+  }
+  // Dropout acted: another seed gives other logits.
+  auto other = LogitsAndGradients(core, batch, labels, 6);
+  EXPECT_FALSE(torch::allclose(other[0], got[0], 1e-3, 1e-5));
+}
+
+// The core's bf16 path (autocast training: bf16 scores, fp32 softmax, bf16 products) gives
+// gradients pointing where the fp32 ones do.
+TEST(DistilBertTest, Bf16AttentionCoreGradientsFollowFp32) {
+  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
+  config.max_position_embeddings = 64;
+  config.dropout = config.attention_dropout = config.seq_classif_dropout = 0;
+  torch::manual_seed(19);
+  DistilBertForSequenceClassification model(config);
+  model->train();
+  Batch batch = *Batch::FromSequences(MixedLengthSequences(), 64);
+  torch::Tensor labels = torch::randint(0, 2, {16}, torch::kLong);
+  auto fp32 = LogitsAndGradients(model, batch, labels, 1);
+  auto bf16 = LogitsAndGradients(model, batch, labels, 1, /*bf16_autocast=*/true);
+  EXPECT_TRUE(torch::allclose(bf16[0], fp32[0], 0.05, 0.05));
+  for (size_t i = 1; i < fp32.size(); ++i) {
+    const double norm = fp32[i].norm().item<double>();
+    if (norm < 1e-6) continue;  // e.g. embedding rows no token used
+    const double cosine = (bf16[i] * fp32[i]).sum().item<double>() /
+                          (bf16[i].norm().item<double>() * norm);
+    EXPECT_GT(cosine, 0.99) << "parameter " << i - 1;
+  }
+}
+
 // Sequences of very different lengths: the attention runs in several length groups.
 TEST(DistilBertTest, LengthGroupsEqualOneSequenceAtATimeForwardAndBackward) {
   DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
@@ -206,17 +305,9 @@ TEST(DistilBertTest, LengthGroupsEqualOneSequenceAtATimeForwardAndBackward) {
   torch::manual_seed(13);
   DistilBertForSequenceClassification model(config);
   model->train();
-  std::vector<std::vector<int32_t>> sequences;
+  std::vector<std::vector<int32_t>> sequences = MixedLengthSequences();
   std::vector<int64_t> label_values;
-  for (int i = 0; i < 16; ++i) {
-    // Short and long interleaved, so groups are not contiguous in the packed order.
-    const int length = i % 2 == 0 ? 3 + i % 3 : 40 + i;
-    std::vector<int32_t> sequence = {2};
-    for (int j = 0; j < length; ++j) sequence.push_back(5 + (i * 7 + j) % 40);
-    sequence.push_back(3);
-    sequences.push_back(sequence);
-    label_values.push_back(i % 3 == 0);
-  }
+  for (int i = 0; i < 16; ++i) label_values.push_back(i % 3 == 0);
   Batch batch = *Batch::FromSequences(sequences, 64);
   const AttentionLayout layout = AttentionLayout::Make(batch, config.n_heads);
   ASSERT_GE(layout.groups.size(), 2u);

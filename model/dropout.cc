@@ -17,12 +17,6 @@ inline uint64_t SplitMix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-uint64_t DrawSeed() {
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  return generator.get<at::CPUGeneratorImpl>()->random64();
-}
-
 // Mask of x's dtype holding 0 or 1 / (1 - p).
 template <typename T>
 void FillMask(T* mask, int64_t n, double p, uint64_t seed) {
@@ -46,11 +40,7 @@ class FastDropoutFunction : public torch::autograd::Function<FastDropoutFunction
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                             double p) {
-    at::Tensor mask = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
-    const uint64_t seed = DrawSeed();
-    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "FastDropout", [&] {
-      FillMask<scalar_t>(mask.data_ptr<scalar_t>(), mask.numel(), p, seed);
-    });
+    at::Tensor mask = DropoutMask(x, p, DrawDropoutSeed());
     ctx->save_for_backward({mask});
     return x * mask;
   }
@@ -63,6 +53,21 @@ class FastDropoutFunction : public torch::autograd::Function<FastDropoutFunction
 };
 
 }  // namespace
+
+uint64_t DrawDropoutSeed() {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get<at::CPUGeneratorImpl>()->random64();
+}
+
+at::Tensor DropoutMask(const at::Tensor& like, double p, uint64_t seed) {
+  at::Tensor mask =
+      at::empty(like.sizes(), like.options().memory_format(at::MemoryFormat::Contiguous));
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, like.scalar_type(), "DropoutMask", [&] {
+    FillMask<scalar_t>(mask.data_ptr<scalar_t>(), mask.numel(), p, seed);
+  });
+  return mask;
+}
 
 at::Tensor FastDropout(const at::Tensor& x, double p, bool training) {
   if (!training || p <= 0.0) return x;

@@ -12,10 +12,18 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
+
 namespace murmur::model {
 
 // Differentiable (the backward multiplies by the same mask). Identity when !training or p == 0.
 at::Tensor FastDropout(const at::Tensor& x, double p, bool training);
+
+// FastDropout's pieces, for fused ops that regenerate the mask in their backward from its seed
+// instead of keeping it: a seed from libtorch's default CPU generator, and the mask that seed
+// gives for a CPU tensor shaped and typed as `like` (0 or 1 / (1 - p); 0 < p < 1).
+uint64_t DrawDropoutSeed();
+at::Tensor DropoutMask(const at::Tensor& like, double p, uint64_t seed);
 
 }  // namespace murmur::model
 

@@ -2,7 +2,6 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
-#include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cmath>
@@ -143,66 +142,19 @@ void WithTyped(const at::Tensor& t, F&& f) {
   }
 }
 
-class MaskedSoftmaxFunction : public torch::autograd::Function<MaskedSoftmaxFunction> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& scores,
-                            const std::vector<int64_t>& lengths, at::ScalarType out_dtype) {
-    RECORD_FUNCTION("murmur::MaskedSoftmax", std::vector<c10::IValue>({scores}));
-    const at::Tensor in = scores.contiguous();
-    at::Tensor out = at::empty(in.sizes(), in.options().dtype(out_dtype));
-    const Blocks blocks{in.size(1), in.size(3), &lengths};
-    const int64_t L = blocks.length;
-    WithTyped(in, [&](auto* in_data) {
-      WithTyped(out, [&](auto* out_data) {
-        at::parallel_for(0, blocks.count(), blocks.grain(), [&](int64_t begin, int64_t end) {
-          std::vector<float> buffer(L);
-          for (int64_t block = begin; block < end; ++block) {
-            const int64_t keys = blocks.RealKeys(block);
-            for (int64_t q = 0; q < L; ++q) {
-              const int64_t offset = (block * L + q) * L;
-              SoftmaxRow(in_data + offset, out_data + offset, q < keys ? keys : 0, L,
-                         buffer.data());
-            }
-          }
-        });
-      });
-    });
-    ctx->save_for_backward({out});
-    ctx->saved_data["lengths"] = c10::IValue(lengths);
-    ctx->saved_data["scores_dtype"] = static_cast<int64_t>(in.scalar_type());
-    return out;
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const at::Tensor probabilities = ctx->get_saved_variables()[0];
-    const std::vector<int64_t> lengths = ctx->saved_data["lengths"].toIntVector();
-    const auto scores_dtype = static_cast<at::ScalarType>(ctx->saved_data["scores_dtype"].toInt());
-    const at::Tensor grad = grads[0].to(probabilities.scalar_type()).contiguous();
-    at::Tensor grad_in = at::empty(probabilities.sizes(), grad.options().dtype(scores_dtype));
-    const Blocks blocks{probabilities.size(1), probabilities.size(3), &lengths};
-    const int64_t L = blocks.length;
-    WithTyped(grad, [&](auto* grad_data) {
-      WithTyped(probabilities, [&](auto* probability_data) {
-        WithTyped(grad_in, [&](auto* grad_in_data) {
-          at::parallel_for(0, blocks.count(), blocks.grain(), [&](int64_t begin, int64_t end) {
-            for (int64_t block = begin; block < end; ++block) {
-              const int64_t keys = blocks.RealKeys(block);
-              for (int64_t q = 0; q < L; ++q) {
-                const int64_t offset = (block * L + q) * L;
-                SoftmaxBackwardRow(grad_data + offset, probability_data + offset,
-                                   grad_in_data + offset, q < keys ? keys : 0, L);
-              }
-            }
-          });
-        });
-      });
-    });
-    return {grad_in, at::Tensor(), at::Tensor()};
-  }
-};
-
 bool FloatOrBf16(at::ScalarType dtype) { return dtype == at::kFloat || dtype == at::kBFloat16; }
+
+void CheckArguments(const at::Tensor& scores, const std::vector<int64_t>& lengths,
+                    at::ScalarType out_dtype) {
+  TORCH_CHECK(MaskedSoftmaxSupports(scores),
+              "MaskedSoftmax: fp32 or bf16 CPU scores [N, H, L, L], L a multiple of 8");
+  TORCH_CHECK(FloatOrBf16(out_dtype), "MaskedSoftmax: fp32 or bf16 output");
+  TORCH_CHECK(static_cast<int64_t>(lengths.size()) == scores.size(0),
+              "MaskedSoftmax: one length per sequence");
+  for (int64_t length : lengths) {
+    TORCH_CHECK(length >= 1 && length <= scores.size(3), "MaskedSoftmax: length out of range");
+  }
+}
 
 }  // namespace
 
@@ -213,14 +165,58 @@ bool MaskedSoftmaxSupports(const at::Tensor& scores) {
 
 at::Tensor MaskedSoftmax(const at::Tensor& scores, const std::vector<int64_t>& lengths,
                          at::ScalarType out_dtype) {
-  TORCH_CHECK(MaskedSoftmaxSupports(scores), "MaskedSoftmax: fp32 or bf16 CPU scores [N, H, L, L], L a multiple of 8");
-  TORCH_CHECK(FloatOrBf16(out_dtype), "MaskedSoftmax: fp32 or bf16 output");
-  TORCH_CHECK(static_cast<int64_t>(lengths.size()) == scores.size(0),
-              "MaskedSoftmax: one length per sequence");
-  for (int64_t length : lengths) {
-    TORCH_CHECK(length >= 1 && length <= scores.size(3), "MaskedSoftmax: length out of range");
-  }
-  return MaskedSoftmaxFunction::apply(scores, lengths, out_dtype);
+  RECORD_FUNCTION("murmur::MaskedSoftmax", std::vector<c10::IValue>({scores}));
+  CheckArguments(scores, lengths, out_dtype);
+  const at::Tensor in = scores.contiguous();
+  at::Tensor out = at::empty(in.sizes(), in.options().dtype(out_dtype));
+  const Blocks blocks{in.size(1), in.size(3), &lengths};
+  const int64_t L = blocks.length;
+  WithTyped(in, [&](auto* in_data) {
+    WithTyped(out, [&](auto* out_data) {
+      at::parallel_for(0, blocks.count(), blocks.grain(), [&](int64_t begin, int64_t end) {
+        std::vector<float> buffer(L);
+        for (int64_t block = begin; block < end; ++block) {
+          const int64_t keys = blocks.RealKeys(block);
+          for (int64_t q = 0; q < L; ++q) {
+            const int64_t offset = (block * L + q) * L;
+            SoftmaxRow(in_data + offset, out_data + offset, q < keys ? keys : 0, L,
+                       buffer.data());
+          }
+        }
+      });
+    });
+  });
+  return out;
+}
+
+at::Tensor MaskedSoftmaxBackward(const at::Tensor& grad, const at::Tensor& probabilities,
+                                 const std::vector<int64_t>& lengths,
+                                 at::ScalarType grad_in_dtype) {
+  RECORD_FUNCTION("murmur::MaskedSoftmaxBackward", std::vector<c10::IValue>({grad}));
+  CheckArguments(probabilities, lengths, grad_in_dtype);
+  TORCH_CHECK(grad.sizes() == probabilities.sizes() && FloatOrBf16(grad.scalar_type()),
+              "MaskedSoftmaxBackward: fp32 or bf16 gradient shaped as the probabilities");
+  const at::Tensor g = grad.contiguous(), p = probabilities.contiguous();
+  at::Tensor grad_in = at::empty(p.sizes(), p.options().dtype(grad_in_dtype));
+  const Blocks blocks{p.size(1), p.size(3), &lengths};
+  const int64_t L = blocks.length;
+  WithTyped(g, [&](auto* grad_data) {
+    WithTyped(p, [&](auto* probability_data) {
+      WithTyped(grad_in, [&](auto* grad_in_data) {
+        at::parallel_for(0, blocks.count(), blocks.grain(), [&](int64_t begin, int64_t end) {
+          for (int64_t block = begin; block < end; ++block) {
+            const int64_t keys = blocks.RealKeys(block);
+            for (int64_t q = 0; q < L; ++q) {
+              const int64_t offset = (block * L + q) * L;
+              SoftmaxBackwardRow(grad_data + offset, probability_data + offset,
+                                 grad_in_data + offset, q < keys ? keys : 0, L);
+            }
+          }
+        });
+      });
+    });
+  });
+  return grad_in;
 }
 
 }  // namespace murmur::model

@@ -18,13 +18,20 @@
 
 namespace murmur::model {
 
-// scores: [N, H, L, L] (sequence, head, query, key), contiguous, fp32 or bf16, on the CPU;
-// lengths[n] <= L real tokens of sequence n. Returns probabilities of dtype `out_dtype` (fp32
-// or bf16): row (n, h, q) is the softmax of its first lengths[n] keys and 0 for the rest, and
-// all 0 when q >= lengths[n] (a padded query, whose output nothing reads). Every length must
-// be at least 1. Differentiable in `scores` (the backward is the softmax's, in fp32).
+// scores: [N, H, L, L] (sequence, head, query, key), fp32 or bf16, on the CPU, L a multiple of
+// 8; lengths[n] in [1, L] real tokens of sequence n. Returns probabilities of dtype `out_dtype`
+// (fp32 or bf16): row (n, h, q) is the softmax of its first lengths[n] keys and 0 for the rest,
+// and all 0 when q >= lengths[n] (a padded query, whose output nothing reads). Not an autograd
+// op: the attention core that calls it (distilbert.cc) has its own backward, which calls
+// MaskedSoftmaxBackward.
 at::Tensor MaskedSoftmax(const at::Tensor& scores, const std::vector<int64_t>& lengths,
                          at::ScalarType out_dtype);
+
+// The gradient of the scores, of dtype `grad_in_dtype`, from that of the probabilities (the
+// softmax's: p * (grad - <grad, p>) per row); 0 for masked keys and padded queries.
+at::Tensor MaskedSoftmaxBackward(const at::Tensor& grad, const at::Tensor& probabilities,
+                                 const std::vector<int64_t>& lengths,
+                                 at::ScalarType grad_in_dtype);
 
 // Whether MaskedSoftmax takes these scores; otherwise use softmax(scores + mask).
 bool MaskedSoftmaxSupports(const at::Tensor& scores);

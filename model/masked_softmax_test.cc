@@ -63,25 +63,25 @@ TEST(MaskedSoftmaxTest, ExpIsAccurateAcrossItsRange) {
   EXPECT_LT(relative.max().item<double>(), 3e-7) << relative.max().item<double>();
 }
 
-TEST(MaskedSoftmaxTest, GradientMatchesAutogradOfTheReference) {
+TEST(MaskedSoftmaxTest, BackwardMatchesAutogradOfTheReference) {
   torch::manual_seed(4);
   for (auto in_dtype : {torch::kFloat, torch::kBFloat16}) {
-    torch::Tensor scores =
-        torch::randn({6, kHeads, kLength, kLength}).to(in_dtype).requires_grad_(true);
+    torch::Tensor scores = torch::randn({6, kHeads, kLength, kLength}).to(in_dtype);
     torch::Tensor upstream = torch::randn({6, kHeads, kLength, kLength});
-    (MaskedSoftmax(scores, kLengths, torch::kFloat) * upstream).sum().backward();
-    torch::Tensor reference_scores = scores.detach().to(torch::kDouble).requires_grad_(true);
+    torch::Tensor probabilities = MaskedSoftmax(scores, kLengths, torch::kFloat);
+    torch::Tensor grad = MaskedSoftmaxBackward(upstream, probabilities, kLengths, in_dtype);
+    torch::Tensor reference_scores = scores.to(torch::kDouble).requires_grad_(true);
     (Reference(reference_scores, kLengths) * upstream.to(torch::kDouble)).sum().backward();
-    ASSERT_EQ(scores.grad().scalar_type(), in_dtype);
+    ASSERT_EQ(grad.scalar_type(), in_dtype);
     const double tolerance = in_dtype == torch::kFloat ? 1e-5 : 2e-2;
-    EXPECT_LT((scores.grad().to(torch::kDouble) - reference_scores.grad()).abs().max().item<double>(),
+    EXPECT_LT((grad.to(torch::kDouble) - reference_scores.grad()).abs().max().item<double>(),
               tolerance)
         << in_dtype;
     // Masked keys and padded queries get no gradient at all.
     for (int64_t n = 0; n < 6; ++n) {
       const int64_t real = kLengths[n];
-      EXPECT_EQ(scores.grad()[n].narrow(-1, real, kLength - real).abs().sum().item<double>(), 0.0);
-      EXPECT_EQ(scores.grad()[n].narrow(1, real, kLength - real).abs().sum().item<double>(), 0.0);
+      EXPECT_EQ(grad[n].narrow(-1, real, kLength - real).abs().sum().item<double>(), 0.0);
+      EXPECT_EQ(grad[n].narrow(1, real, kLength - real).abs().sum().item<double>(), 0.0);
     }
   }
 }
@@ -97,6 +97,8 @@ TEST(MaskedSoftmaxTest, SaysWhatItTakesAndRejectsBadLengths) {
   EXPECT_THROW(MaskedSoftmax(scores, {3, 0}, torch::kFloat), c10::Error);   // empty sequence
   EXPECT_THROW(MaskedSoftmax(scores, {3, 9}, torch::kFloat), c10::Error);   // longer than L
   EXPECT_THROW(MaskedSoftmax(scores, {3, 8}, torch::kDouble), c10::Error);  // output dtype
+  EXPECT_THROW(MaskedSoftmaxBackward(torch::zeros({2, 1, 8, 16}), scores, {3, 8}, torch::kFloat),
+               c10::Error);  // gradient shaped otherwise
 }
 
 }  // namespace
