@@ -380,6 +380,41 @@ class AttentionCore : public torch::autograd::Function<AttentionCore> {
   }
 };
 
+// The fused [3 * dim, dim] q/k/v weight built in training, with q scaled, written straight in
+// the dtype the product will use: bf16 under CPU autocast (autocast would otherwise cast the
+// fp32 concatenation in a second pass). Forward and backward are one pass over each part,
+// instead of a scale, a cat and a cast (and, backward, a cast, the cat's split and a scale):
+// ~8 ms of a DistilBERT-base bf16 training step at batch 32.
+class FusedQkvWeight : public torch::autograd::Function<FusedQkvWeight> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q,
+                               const torch::Tensor& k, const torch::Tensor& v, double q_scale,
+                               torch::ScalarType dtype) {
+    const int64_t dim = q.size(0);
+    torch::Tensor fused = torch::empty({3 * dim, q.size(1)}, q.options().dtype(dtype));
+    torch::Tensor fused_q = fused.narrow(0, 0, dim);
+    torch::mul_out(fused_q, q, torch::scalar_tensor(q_scale, q.options()));
+    fused.narrow(0, dim, dim).copy_(k);
+    fused.narrow(0, 2 * dim, dim).copy_(v);
+    ctx->saved_data["q_scale"] = q_scale;
+    ctx->saved_data["weight_dtype"] = static_cast<int64_t>(q.scalar_type());
+    return fused;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const double q_scale = ctx->saved_data["q_scale"].toDouble();
+    const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["weight_dtype"].toInt());
+    const torch::Tensor& grad = grads[0];
+    const int64_t dim = grad.size(0) / 3;
+    torch::Tensor grad_q = torch::empty({dim, grad.size(1)}, grad.options().dtype(dtype));
+    torch::mul_out(grad_q, grad.narrow(0, 0, dim),
+                   torch::scalar_tensor(q_scale, grad.options().dtype(dtype)));
+    return {grad_q, grad.narrow(0, dim, dim).to(dtype), grad.narrow(0, 2 * dim, dim).to(dtype),
+            torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 EmbeddingsImpl::EmbeddingsImpl(const DistilBertConfig& config) {
@@ -428,7 +463,17 @@ std::pair<torch::Tensor, torch::Tensor> MultiHeadSelfAttentionImpl::FusedQkv() {
         torch::cat({q_lin->weight * scale, k_lin->weight, v_lin->weight}),
         torch::cat({q_lin->bias * scale, k_lin->bias, v_lin->bias}));
   };
-  if (torch::GradMode::is_enabled()) return fuse();  // training: autograd must see the cat
+  if (torch::GradMode::is_enabled()) {
+    // Training: autograd must see the fusion.
+    const torch::Tensor& q = q_lin->weight;
+    const torch::ScalarType dtype =
+        q.is_cpu() && q.scalar_type() == torch::kFloat && CpuAutocastsToBf16()
+            ? torch::kBFloat16
+            : q.scalar_type();
+    return std::make_pair(
+        FusedQkvWeight::apply(q, k_lin->weight, v_lin->weight, scale, dtype),
+        torch::cat({q_lin->bias * scale, k_lin->bias, v_lin->bias}));
+  }
   // Inference: reuse the fused copy while the parameters are unchanged, instead of copying
   // 3 x dim x dim weights every forward pass.
   return fused_qkv_.Get({&q_lin->weight, &q_lin->bias, &k_lin->weight, &k_lin->bias,
@@ -682,6 +727,11 @@ torch::Tensor DistilBertForMaskedLMImpl::forward(const Batch& batch, const torch
 
 // torch 2.4 replaced the per-device autocast functions by ones taking the device type.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool CpuAutocastsToBf16() {
+  return at::autocast::is_autocast_enabled(torch::kCPU) &&
+         at::autocast::get_autocast_dtype(torch::kCPU) == at::kBFloat16;
+}
+
 AutocastBf16::AutocastBf16(torch::DeviceType device)
     : device_(device),
       previous_enabled_(at::autocast::is_autocast_enabled(device)),
@@ -697,6 +747,11 @@ AutocastBf16::~AutocastBf16() {
   at::autocast::set_autocast_dtype(device_, previous_dtype_);
 }
 #else
+bool CpuAutocastsToBf16() {
+  return at::autocast::is_cpu_enabled() &&
+         at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+}
+
 AutocastBf16::AutocastBf16(torch::DeviceType device)
     : device_(device),
       previous_enabled_(device == torch::kCPU ? at::autocast::is_cpu_enabled()

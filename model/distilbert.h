@@ -285,6 +285,9 @@ class DistilBertForMaskedLMImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DistilBertForMaskedLM);
 
+// Whether bf16 autocast is on for CPU ops in this thread (as AutocastBf16(kCPU) turns it on).
+bool CpuAutocastsToBf16();
+
 // Turns on bf16 autocast for `device`'s type (CPU or CUDA) for its lifetime (matrix products in
 // bf16, fp32 master weights and fp32 gradients), and clears the cast-weight cache on exit as
 // torch.autocast does. Thread-local, like torch's autocast state; nestable.
