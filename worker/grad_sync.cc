@@ -126,6 +126,15 @@ void GradientSynchronizer::Arm(Communicator* communicator) {
   state.armed = true;
   state.next_to_launch = 0;
   for (Bucket& bucket : state.buckets) {
+    // A gradient still viewing this bucket (the caller kept last step's instead of dropping
+    // it, as the trainer does) gets storage of its own: backward accumulates into it while the
+    // bucket is being all-reduced.
+    for (int member : bucket.members) {
+      at::Tensor& grad = state.parameters[member].second.mutable_grad();
+      if (grad.defined() && grad.storage().is_alias_of(bucket.buffer.storage())) {
+        grad = grad.clone();
+      }
+    }
     std::fill(bucket.ready.begin(), bucket.ready.end(), false);
     bucket.pending = static_cast<int>(bucket.members.size());
     bucket.launched = false;
@@ -154,16 +163,14 @@ absl::Status GradientSynchronizer::Finish(const at::Tensor& token_ids, GradSyncS
     dense += bucket.buffer.numel();
   }
   if (!status.ok()) return status;
+  // The gradients become views of the buckets (DDP's gradient_as_bucket_view): no pass copying
+  // ~170 MB back for DistilBERT-base. Arm() takes them out of the buckets again before the
+  // next all-reduce can write there.
   for (Bucket& bucket : state.buckets) {
     for (size_t slot = 0; slot < bucket.members.size(); ++slot) {
       at::Tensor parameter = state.parameters[bucket.members[slot]].second;
-      at::Tensor summed =
+      parameter.mutable_grad() =
           bucket.buffer.narrow(0, bucket.offsets[slot], parameter.numel()).view_as(parameter);
-      if (parameter.grad().defined()) {
-        parameter.mutable_grad().copy_(summed);
-      } else {
-        parameter.mutable_grad() = summed.clone();
-      }
     }
   }
 

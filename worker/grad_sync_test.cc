@@ -87,6 +87,53 @@ TEST(GradientSynchronizerTest, SummedGradientsMatchLocalSum) {
   }
 }
 
+// After Finish the gradients view the buckets. A caller that keeps them into the next step
+// (instead of dropping them, as the trainer does) still gets accumulation: the kept gradient
+// (the first step's global sum) plus this step's, summed over ranks.
+TEST(GradientSynchronizerTest, GradientsKeptIntoTheNextStepAccumulate) {
+  const int world = 2;
+  std::vector<at::Tensor> ids = {at::tensor({1, 2}, at::kLong), at::tensor({3, 49}, at::kLong)};
+  std::vector<at::Tensor> local_sum;  // one step's gradients, summed over ranks
+  for (int r = 0; r < world; ++r) {
+    TinyModel model(7);
+    model.Loss(ids[r]).backward();
+    for (size_t i = 0; i < model.params.size(); ++i) {
+      at::Tensor g = model.params[i].second.grad();
+      if (!g.defined()) g = at::zeros_like(model.params[i].second);
+      if (r == 0) local_sum.push_back(g.clone()); else local_sum[i] += g;
+    }
+  }
+  FakeCollectiveHub hub(world);
+  std::vector<std::unique_ptr<TinyModel>> models;
+  for (int r = 0; r < world; ++r) models.push_back(std::make_unique<TinyModel>(7));
+  std::vector<std::vector<at::Tensor>> got(world);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      TinyModel& model = *models[r];
+      GradSyncOptions options;
+      options.bucket_bytes = 64;
+      GradientSynchronizer sync(model.params, options);
+      auto comm = hub.Join(r);
+      for (int step = 0; step < 2; ++step) {
+        sync.Arm(comm.get());
+        model.Loss(ids[r]).backward();
+        absl::Status status = sync.Finish(ids[r]);
+        EXPECT_TRUE(status.ok()) << status;
+      }
+      for (auto& [name, p] : model.params) got[r].push_back(p.grad().clone());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < world; ++r) {
+    for (size_t i = 0; i < local_sum.size(); ++i) {
+      // Step 2 all-reduces (step 1's sum + this rank's gradient): world * sum + sum.
+      at::Tensor expected = local_sum[i] * (world + 1);
+      EXPECT_TRUE(at::allclose(got[r][i], expected, 1e-5, 1e-5)) << "rank " << r << " param " << i;
+    }
+  }
+}
+
 TEST(GradientSynchronizerTest, FailedPeerIsUnavailable) {
   FakeCollectiveHub hub(2, std::chrono::milliseconds(300));
   TinyModel model(1);

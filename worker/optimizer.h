@@ -41,9 +41,11 @@ class AdamW {
   // Borrows the parameters (tensors share storage with the model's).
   AdamW(NamedTensors parameters, AdamWOptions options);
 
-  // One update from each parameter's .grad() at learning rate `lr`. Parameters without a
-  // gradient are skipped (as torch.optim does).
-  void Step(double lr);
+  // One update from each parameter's .grad() times `grad_scale` at learning rate `lr`.
+  // Parameters without a gradient are skipped (as torch.optim does). The scale is gradient
+  // clipping's coefficient (ClipCoefficient), applied inside the update instead of in a pass
+  // of its own over every gradient (~11 ms a step for DistilBERT-base on this CPU).
+  void Step(double lr, double grad_scale = 1.0);
   int64_t steps_taken() const { return step_.item<int64_t>(); }
 
   // "adamw.exp_avg.<name>", "adamw.exp_avg_sq.<name>" and "adamw.step": the live tensors, so
@@ -65,8 +67,17 @@ class AdamW {
   at::Tensor step_;  // int64 scalar tensor, so it travels with the other state tensors
 };
 
+// The global L2 norm of the parameters' gradients: one read pass (fp32 CPU gradients in a
+// parallel vectorised loop).
+double GradNorm(const NamedTensors& parameters);
+
+// The factor torch.nn.utils.clip_grad_norm_ scales gradients by for a global norm `norm`:
+// max_norm / (norm + 1e-6) above max_norm (when max_norm > 0), else 1.
+double ClipCoefficient(double norm, double max_norm);
+
 // Scales gradients so their global L2 norm is at most max_norm; returns the norm before
-// clipping (torch.nn.utils.clip_grad_norm_).
+// clipping (torch.nn.utils.clip_grad_norm_). The trainer instead passes ClipCoefficient to
+// AdamW::Step, saving the scaling pass.
 double ClipGradNorm(const NamedTensors& parameters, double max_norm);
 
 }  // namespace murmur::worker

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace murmur::worker {
 namespace {
 
@@ -69,8 +71,10 @@ TEST(OptimizerTest, FusedFloatPathMatchesTensorOps) {
     w32.mutable_grad() = g;
     w64.mutable_grad() = g.to(at::kDouble);
     const int64_t version = w32._version();
-    fused.Step(1e-2);
-    reference.Step(1e-2);
+    // Every other step with a clipping coefficient: the fused loop applies it on the fly.
+    const double grad_scale = step % 2 == 0 ? 1.0 : 0.3;
+    fused.Step(1e-2, grad_scale);
+    reference.Step(1e-2, grad_scale);
     // Like any in-place op, the step bumps the version counter (caches of derived tensors,
     // such as the model's fused q/k/v weights, key on it).
     EXPECT_GT(w32._version(), version);
@@ -92,6 +96,45 @@ TEST(OptimizerTest, StateRoundTripsAndRejectsMismatch) {
   at::Tensor other = at::ones({4});
   AdamW c({{"w", other}}, AdamWOptions());
   EXPECT_EQ(c.LoadState(a.State()).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Step(lr, s) is clip-then-step: the same as a step on gradients scaled by s beforehand.
+TEST(OptimizerTest, GradScaleEqualsScalingTheGradientsFirst) {
+  at::manual_seed(4);
+  for (auto dtype : {at::kFloat, at::kDouble}) {  // the fused loop and the tensor-op path
+    at::Tensor scaled_inside = at::randn({300}, dtype);
+    at::Tensor scaled_before = scaled_inside.clone();
+    AdamW inside({{"w", scaled_inside}}, AdamWOptions());
+    AdamW before({{"w", scaled_before}}, AdamWOptions());
+    for (int step = 0; step < 3; ++step) {
+      at::Tensor g = at::randn({300}, dtype);
+      scaled_inside.mutable_grad() = g;
+      scaled_before.mutable_grad() = g * 0.25;
+      inside.Step(1e-2, 0.25);
+      before.Step(1e-2);
+    }
+    EXPECT_LT((scaled_inside - scaled_before).abs().max().item<double>(), 1e-6) << dtype;
+  }
+}
+
+TEST(OptimizerTest, GradNormCoversEveryGradient) {
+  at::manual_seed(5);
+  at::Tensor big = at::zeros({300000});  // several parallel chunks
+  big.mutable_grad() = at::randn({300000});
+  at::Tensor wide = at::zeros({7, 3}, at::kDouble);  // not fp32: the tensor-op path
+  wide.mutable_grad() = at::randn({7, 3}, at::kDouble);
+  at::Tensor unused = at::zeros({4});  // no gradient: skipped
+  const double expected = std::sqrt(big.grad().to(at::kDouble).pow(2).sum().item<double>() +
+                                    wide.grad().pow(2).sum().item<double>());
+  EXPECT_NEAR(GradNorm({{"big", big}, {"wide", wide}, {"unused", unused}}), expected,
+              1e-6 * expected);  // fp32 partial sums
+}
+
+TEST(OptimizerTest, ClipCoefficientFollowsTorch) {
+  EXPECT_DOUBLE_EQ(ClipCoefficient(0.5, 1.0), 1.0);
+  EXPECT_DOUBLE_EQ(ClipCoefficient(1.0, 1.0), 1.0);
+  EXPECT_NEAR(ClipCoefficient(4.0, 1.0), 0.25, 1e-6);
+  EXPECT_DOUBLE_EQ(ClipCoefficient(4.0, 0.0), 1.0);  // max_norm 0: clipping off
 }
 
 TEST(OptimizerTest, ClipGradNorm) {

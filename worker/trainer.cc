@@ -237,12 +237,14 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     if (auto s = communicator.AllReduceSync(loss, ReduceOp::kSum); !s.ok()) return s;
     result.loss = loss[0].item<double>() / std::max(1.0, loss[1].item<double>());
     result.sync_seconds = result.sync.wait_seconds;
-    result.grad_norm = ClipGradNorm(impl.parameters, impl.options.max_grad_norm);
+    result.grad_norm = GradNorm(impl.parameters);
     const int64_t warmup = static_cast<int64_t>(impl.options.warmup_ratio *
                                                 static_cast<double>(impl.options.total_steps));
     result.learning_rate = impl.options.learning_rate *
                            LinearScheduleFactor(step, warmup, impl.options.total_steps);
-    impl.optimizer->Step(result.learning_rate);
+    // Clipping happens inside the update (no pass of its own over the gradients).
+    impl.optimizer->Step(result.learning_rate,
+                         ClipCoefficient(result.grad_norm, impl.options.max_grad_norm));
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
