@@ -98,6 +98,10 @@ struct Batch {
 // the inverse index, zero for rows nothing maps to) instead of index_select's scatter-add into
 // a zero-filled tensor: padded slots and junk rows provably get zero gradient (masked keys and
 // values have weight exactly 0; padded queries and junk rows feed nothing).
+//
+// Between the gathers, fp32 and bf16 attention on the CPU runs as one autograd node over all
+// groups (AttentionCore in the .cc: masks from the lengths, model/masked_softmax.h); other
+// devices and dtypes compose libtorch ops with the additive bias.
 struct AttentionLayout {
   static constexpr int kMaxGroups = 4;
 
