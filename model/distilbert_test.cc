@@ -214,6 +214,14 @@ std::vector<std::vector<int32_t>> MixedLengthSequences() {
   return sequences;
 }
 
+// The tiny preset with room for MixedLengthSequences() and every dropout probability `p`.
+DistilBertConfig MixedLengthConfig(double p) {
+  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
+  config.max_position_embeddings = 64;
+  config.dropout = config.attention_dropout = config.seq_classif_dropout = p;
+  return config;
+}
+
 // Logits and every parameter's gradient (as fp64) of one training pass, dropout drawn from
 // `seed`.
 std::vector<torch::Tensor> LogitsAndGradients(DistilBertForSequenceClassification& model,
@@ -251,9 +259,7 @@ DistilBertForSequenceClassification CopyOf(DistilBertForSequenceClassification& 
 // weights through both, with every dropout on and the same seed, give the same logits and
 // gradients: the core regenerates in its backward exactly the dropout masks FastDropout draws.
 TEST(DistilBertTest, AttentionCoreMatchesComposedOpsWithDropout) {
-  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
-  config.max_position_embeddings = 64;
-  config.dropout = config.attention_dropout = config.seq_classif_dropout = 0.2;
+  const DistilBertConfig config = MixedLengthConfig(0.2);
   torch::manual_seed(17);
   DistilBertForSequenceClassification composed(config);
   composed->to(torch::kDouble);
@@ -277,9 +283,7 @@ TEST(DistilBertTest, AttentionCoreMatchesComposedOpsWithDropout) {
 // The bf16 path (autocast training: the fused q/k/v weight built in bf16, bf16 scores, fp32
 // softmax, bf16 products) gives gradients of the size and direction of the fp32 ones.
 TEST(DistilBertTest, Bf16AttentionCoreGradientsFollowFp32) {
-  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
-  config.max_position_embeddings = 64;
-  config.dropout = config.attention_dropout = config.seq_classif_dropout = 0;
+  const DistilBertConfig config = MixedLengthConfig(0);
   torch::manual_seed(19);
   DistilBertForSequenceClassification model(config);
   model->train();
@@ -300,9 +304,7 @@ TEST(DistilBertTest, Bf16AttentionCoreGradientsFollowFp32) {
 
 // Sequences of very different lengths: the attention runs in several length groups.
 TEST(DistilBertTest, LengthGroupsEqualOneSequenceAtATimeForwardAndBackward) {
-  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
-  config.max_position_embeddings = 64;
-  config.dropout = config.attention_dropout = config.seq_classif_dropout = 0;
+  const DistilBertConfig config = MixedLengthConfig(0);
   torch::manual_seed(13);
   DistilBertForSequenceClassification model(config);
   model->train();

@@ -31,6 +31,22 @@ struct TinyModel {
   NamedTensors params;
 };
 
+// Each rank's gradient accumulated over its micro-batches (ids[rank]) without communication,
+// summed over ranks; zeros for parameters that get none.
+std::vector<at::Tensor> LocalGradientSum(const std::vector<std::vector<at::Tensor>>& ids) {
+  std::vector<at::Tensor> sum;
+  for (size_t r = 0; r < ids.size(); ++r) {
+    TinyModel model(7);
+    for (const at::Tensor& micro : ids[r]) model.Loss(micro).backward();
+    for (size_t i = 0; i < model.params.size(); ++i) {
+      at::Tensor g = model.params[i].second.grad();
+      if (!g.defined()) g = at::zeros_like(model.params[i].second);
+      if (r == 0) sum.push_back(g.clone()); else sum[i] += g;
+    }
+  }
+  return sum;
+}
+
 // The synchronised gradient must equal the sum of every rank's local gradient, for dense
 // buckets (several, tiny) and for the sparse embedding rows, with gradient accumulation.
 TEST(GradientSynchronizerTest, SummedGradientsMatchLocalSum) {
@@ -40,17 +56,7 @@ TEST(GradientSynchronizerTest, SummedGradientsMatchLocalSum) {
       {at::tensor({3, 9}, at::kLong), at::tensor({10}, at::kLong)},
       {at::tensor({49}, at::kLong), at::tensor({1, 49}, at::kLong)}};
 
-  // Reference: each rank's accumulated gradient without communication, summed.
-  std::vector<at::Tensor> expected;
-  for (int r = 0; r < world; ++r) {
-    TinyModel model(7);
-    for (const at::Tensor& micro : ids[r]) model.Loss(micro).backward();
-    for (size_t i = 0; i < model.params.size(); ++i) {
-      at::Tensor g = model.params[i].second.grad();
-      if (!g.defined()) g = at::zeros_like(model.params[i].second);
-      if (r == 0) expected.push_back(g.clone()); else expected[i] += g;
-    }
-  }
+  const std::vector<at::Tensor> expected = LocalGradientSum(ids);
 
   FakeCollectiveHub hub(world);
   // Built here, not in the rank threads: the seeded generator is process-global.
@@ -93,16 +99,8 @@ TEST(GradientSynchronizerTest, SummedGradientsMatchLocalSum) {
 TEST(GradientSynchronizerTest, GradientsKeptIntoTheNextStepAccumulate) {
   const int world = 2;
   std::vector<at::Tensor> ids = {at::tensor({1, 2}, at::kLong), at::tensor({3, 49}, at::kLong)};
-  std::vector<at::Tensor> local_sum;  // one step's gradients, summed over ranks
-  for (int r = 0; r < world; ++r) {
-    TinyModel model(7);
-    model.Loss(ids[r]).backward();
-    for (size_t i = 0; i < model.params.size(); ++i) {
-      at::Tensor g = model.params[i].second.grad();
-      if (!g.defined()) g = at::zeros_like(model.params[i].second);
-      if (r == 0) local_sum.push_back(g.clone()); else local_sum[i] += g;
-    }
-  }
+  // One step's gradients, summed over ranks.
+  const std::vector<at::Tensor> local_sum = LocalGradientSum({{ids[0]}, {ids[1]}});
   FakeCollectiveHub hub(world);
   std::vector<std::unique_ptr<TinyModel>> models;
   for (int r = 0; r < world; ++r) models.push_back(std::make_unique<TinyModel>(7));

@@ -187,16 +187,4 @@ double ClipCoefficient(double norm, double max_norm) {
   return max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
 }
 
-double ClipGradNorm(const NamedTensors& parameters, double max_norm) {
-  const double norm = GradNorm(parameters);
-  const double scale = ClipCoefficient(norm, max_norm);
-  if (scale != 1.0) {
-    at::NoGradGuard no_grad;
-    for (const auto& [name, parameter] : parameters) {
-      if (parameter.grad().defined()) parameter.grad().mul_(scale);
-    }
-  }
-  return norm;
-}
-
 }  // namespace murmur::worker

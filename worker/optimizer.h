@@ -72,13 +72,9 @@ class AdamW {
 double GradNorm(const NamedTensors& parameters);
 
 // The factor torch.nn.utils.clip_grad_norm_ scales gradients by for a global norm `norm`:
-// max_norm / (norm + 1e-6) above max_norm (when max_norm > 0), else 1.
+// max_norm / (norm + 1e-6) above max_norm (when max_norm > 0), else 1. Clipping is
+// AdamW::Step(lr, ClipCoefficient(GradNorm(parameters), max_norm)): no pass of its own.
 double ClipCoefficient(double norm, double max_norm);
-
-// Scales gradients so their global L2 norm is at most max_norm; returns the norm before
-// clipping (torch.nn.utils.clip_grad_norm_). The trainer instead passes ClipCoefficient to
-// AdamW::Step, saving the scaling pass.
-double ClipGradNorm(const NamedTensors& parameters, double max_norm);
 
 }  // namespace murmur::worker
 
