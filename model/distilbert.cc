@@ -204,18 +204,12 @@ AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
   for (size_t g = 0; g < members.size(); ++g) {
     Group& group = layout.groups[g];
     const int64_t Bg = group.sequences, Lg = group.length;
-    std::vector<float> bias(Bg * Lg, 0.0f);
-    bool padded = false;
     for (int64_t i = 0; i < Bg; ++i) {
       const int64_t b = members[g][i];
       group.lengths.push_back(lengths[b]);
       for (int64_t l = 0; l < Lg; ++l) {
         const bool real = l < lengths[b];
         const int64_t row = real ? start[b] + l : 0;
-        if (!real) {
-          bias[i * Lg + l] = -std::numeric_limits<float>::infinity();
-          padded = true;
-        }
         for (int64_t h = 0; h < H; ++h) {
           // qkv [R, 3, H, hd] as rows of hd: row (r * 3 + part) * H + h. The group's block
           // [3, Bg, H, Lg, hd]: row ((part * Bg + i) * H + h) * Lg + l.
@@ -234,10 +228,6 @@ AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
           }
         }
       }
-    }
-    if (padded) {
-      group.bias = torch::tensor(bias, torch::kFloat).view({Bg, 1, 1, Lg}).to(device);
-      group.bias16 = group.bias.to(torch::kBFloat16);
     }
   }
   const auto options = torch::TensorOptions().dtype(torch::kLong);
@@ -548,6 +538,15 @@ torch::Tensor MultiHeadSelfAttentionImpl::ComposedContext(const torch::Tensor& s
   std::vector<torch::Tensor> blocks = slots.split_with_sizes(block_rows);
   for (size_t g = 0; g < layout.groups.size(); ++g) {
     const AttentionLayout::Group& group = layout.groups[g];
+    // The padding mask as an additive bias [B_g, 1, 1, L_g]: 0 for real keys, -inf for padded
+    // ones (exact in bf16 too).
+    const torch::Tensor lengths = torch::tensor(group.lengths).to(slots.device());
+    const torch::Tensor padded_keys =
+        torch::arange(group.length, lengths.options()).unsqueeze(0) >= lengths.unsqueeze(1);
+    const torch::Tensor bias =
+        torch::zeros({group.sequences, 1, 1, group.length}, slots.options().dtype(torch::kFloat))
+            .masked_fill_(padded_keys.view({group.sequences, 1, 1, group.length}),
+                          -std::numeric_limits<float>::infinity());
     torch::Tensor qkv = blocks[g].view({3, group.sequences, n_heads, group.length, head_dim});
     // unbind, not qkv[i]: the backward of three selects would allocate and sum three
     // full-size zero tensors (~20% of a training step's backward); unbind's is one stack.
@@ -555,7 +554,7 @@ torch::Tensor MultiHeadSelfAttentionImpl::ComposedContext(const torch::Tensor& s
     const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
     torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B_g, H, L_g, L_g]
     if (bf16_inference && scores.scalar_type() == torch::kBFloat16) {
-      if (group.bias.defined()) scores.add_(group.bias16);
+      scores.add_(bias.to(torch::kBFloat16));
       torch::Tensor weights = torch::softmax(scores, -1);
       const int64_t batches = group.sequences * n_heads;
       torch::Tensor out = context.narrow(0, group.context_offset, batches * group.length)
@@ -566,7 +565,7 @@ torch::Tensor MultiHeadSelfAttentionImpl::ComposedContext(const torch::Tensor& s
       torch::bmm_out(out, probabilities, v.reshape({batches, group.length, head_dim}));
       continue;
     }
-    if (group.bias.defined()) scores = scores + group.bias;  // fp32 from here
+    scores = scores + bias;  // fp32 (or fp64) from here
     torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
     contexts.push_back(torch::matmul(weights.to(v.scalar_type()), v).reshape({-1, head_dim}));
   }

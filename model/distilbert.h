@@ -101,7 +101,7 @@ struct Batch {
 //
 // Between the gathers, fp32 and bf16 attention on the CPU runs as one autograd node over all
 // groups (AttentionCore in the .cc: masks from the lengths, model/masked_softmax.h); other
-// devices and dtypes compose libtorch ops with the additive bias.
+// devices and dtypes compose libtorch ops with the mask as an additive bias.
 struct AttentionLayout {
   static constexpr int kMaxGroups = 4;
 
@@ -110,10 +110,7 @@ struct AttentionLayout {
     int64_t length = 0;       // L_g, this group's longest rounded up
     int64_t qkv_offset = 0;   // first row of the group's [3, B_g, H, L_g] block in the buffer
     int64_t context_offset = 0;  // first row of its [B_g, H, L_g] context block
-    std::vector<int64_t> lengths;  // [B_g] real tokens of each member (MaskedSoftmax's mask)
-    // The same mask as an additive bias, for devices and dtypes MaskedSoftmax does not take:
-    torch::Tensor bias;       // [B_g, 1, 1, L_g] fp32, 0 or -inf; undefined if nothing is padded
-    torch::Tensor bias16;     // the same in bf16 (exact: 0 or -inf)
+    std::vector<int64_t> lengths;  // [B_g] real tokens of each member: the padding mask
   };
   std::vector<Group> groups;
 
