@@ -112,8 +112,9 @@ absl::Status Job::RestoreFromJournal(const journal::State& state) {
       if (record.state() == StateName(s)) worker.state = static_cast<WorkerState>(s);
     }
     worker.join_sequence = record.join_sequence();
-    // A fresh grace period: running workers retried their heartbeats while we were away.
-    worker.last_seen = now;
+    // A fresh grace period, longer than the heartbeat timeout by restart_grace: running workers
+    // kept training while we were away and reach us again within their reconnect backoff.
+    worker.last_seen = now + options_.restart_grace;
     worker.global_step = record.global_step();
     worker.epoch = record.epoch();
     worker.loss = record.loss();
@@ -122,6 +123,7 @@ absl::Status Job::RestoreFromJournal(const journal::State& state) {
   announced_ = state.announced_generation();
   announced_at_ = now;
   formed_ = state.formed();
+  history_.assign(state.history().begin(), state.history().end());
   checkpoints_.assign(state.checkpoints().begin(), state.checkpoints().end());
   evaluations_.assign(state.evaluations().begin(), state.evaluations().end());
   events_.assign(state.events().begin(), state.events().end());
@@ -144,12 +146,14 @@ absl::StatusOr<Job::Worker*> Job::FindLiveWorker(const std::string& worker_id, c
                                             "' (call Join first)"));
   }
   Worker& worker = it->second;
+  // ABORTED, not FAILED_PRECONDITION: the worker's membership is over, and the retry that
+  // succeeds is at a higher level (Join again, as a new worker, with its state discarded).
   if (worker.state == WorkerState::kDead) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return absl::AbortedError(absl::StrCat(
         call, ": worker ", worker_id, " was declared dead after missing heartbeats; Join again"));
   }
   if (worker.state == WorkerState::kLeft) {
-    return absl::FailedPreconditionError(
+    return absl::AbortedError(
         absl::StrCat(call, ": worker ", worker_id, " has left the job; Join again"));
   }
   return &worker;
@@ -231,32 +235,53 @@ void Job::Form(const std::vector<Worker*>& members) {
   journal::Generation generation;
   generation.set_generation(announced_);
   generation.set_store_prefix(StorePrefix(announced_));
+  // The state source: the member with the most progress that the ledger has fully recorded. A
+  // member ahead of the ledger applied windows nobody reported (its reports were lost): its
+  // model cannot be matched with the accounting, so it is not a source; if every member with
+  // state is ahead, the job resumes from its latest checkpoint and trains those windows again.
   int32_t source = -1;
   int64_t source_step = -1;
+  int64_t source_generation = 0;
+  int64_t ahead_of_ledger = 0;
   for (size_t rank = 0; rank < members.size(); ++rank) {
     generation.add_members(members[rank]->id);
-    if (members[rank]->ready_step > source_step) {
-      source_step = members[rank]->ready_step;
+    const int64_t step = members[rank]->ready_step;
+    if (step > ledger_.max_step()) {
+      ++ahead_of_ledger;
+      continue;
+    }
+    if (step > source_step) {
+      source_step = step;
       source = static_cast<int32_t>(rank);
+      source_generation = members[rank]->ready_state_generation;
     }
   }
   std::string detail;
+  if (ahead_of_ledger > 0) {
+    detail = absl::StrCat("; ", ahead_of_ledger, " member(s) ahead of the recorded step ",
+                          ledger_.max_step(), " (unreported windows) are not a state source");
+  }
+  if (source >= 0 && source_step == 0 && ledger_.max_step() == 0) {
+    // Step 0 is the initialisation every worker makes alike: nothing to take from a member.
+    source = -1;
+  }
   if (source >= 0) {
     if (source_step < ledger_.max_step()) {
       // The survivors never applied the last recorded windows (their reporter got further than
       // they did): give those positions back, or they would never be trained.
-      if (auto status = ledger_.RestoreSnapshot(ledger_.SnapshotAt(source_step), source_step);
-          !status.ok()) {
-        detail = absl::StrCat("; ledger rollback failed: ", status.message());
+      auto snapshot = ledger_.SnapshotAt(source_step);
+      absl::Status rolled = snapshot.ok() ? ledger_.RestoreSnapshot(*snapshot, source_step)
+                                          : snapshot.status();
+      if (!rolled.ok()) {
+        absl::StrAppend(&detail, "; ledger rollback failed: ", rolled.message());
       }
-    } else if (source_step > ledger_.max_step()) {
-      detail = absl::StrCat("; state source is at step ", source_step, " but windows are recorded "
-                            "only up to step ", ledger_.max_step(), " (unreported windows)");
     }
     generation.set_global_step(source_step);
+    generation.set_origin("member");
+    generation.set_parent_generation(source_generation);
   } else if (ledger_.max_step() > 0) {
     // Nobody holds state but the job has progress: resume from the latest checkpoint, and
-    // roll the accounting back with the model.
+    // roll the accounting back with the model, exactly, to the snapshot the checkpoint keeps.
     const journal::Checkpoint* latest = nullptr;
     for (const journal::Checkpoint& checkpoint : checkpoints_) {
       if (latest == nullptr || checkpoint.info().global_step() >= latest->info().global_step()) {
@@ -269,25 +294,31 @@ void Job::Form(const std::vector<Worker*>& members) {
                                                                 latest->progress().end());
     const int64_t step = latest == nullptr ? 0 : latest->info().global_step();
     if (auto status = ledger_.RestoreSnapshot(snapshot, step); !status.ok()) {
-      detail = absl::StrCat("; ledger rollback failed: ", status.message());
+      absl::StrAppend(&detail, "; ledger rollback failed: ", status.message());
     }
     if (latest != nullptr) {
       generation.set_resume_checkpoint(latest->info().path());
+      generation.set_origin("checkpoint");
+      generation.set_parent_generation(latest->generation());
       absl::StrAppend(&detail, "; no member holds state: resuming from checkpoint ",
                       latest->info().path(), " at step ", step);
     } else {
+      generation.set_origin("initialisation");
       absl::StrAppend(&detail, "; no member holds state and there is no checkpoint: "
                                "restarting from initialisation");
     }
     generation.set_global_step(step);
   } else {
     generation.set_global_step(0);
+    generation.set_origin("initialisation");
   }
   generation.set_state_source_rank(source);
   *generation.mutable_plan() = ledger_.Plan();
 
   const int64_t old_generation = formed_.generation();
   formed_ = std::move(generation);
+  formed_lost_member_ = false;
+  history_.push_back(formed_);
   for (auto& [id, worker] : workers_) {
     const bool member = IsMember(id);
     if (member) worker.ready = false;
@@ -392,6 +423,7 @@ journal::State Job::JournalStateLocked() const {
   }
   state.set_announced_generation(announced_);
   *state.mutable_formed() = formed_;
+  for (const journal::Generation& entry : history_) *state.add_history() = entry;
   *state.mutable_ledger() = ledger_.ToProto();
   for (const journal::Checkpoint& checkpoint : checkpoints_) *state.add_checkpoints() = checkpoint;
   for (const v1::EvaluationMetrics& metrics : evaluations_) *state.add_evaluations() = metrics;
@@ -499,6 +531,7 @@ absl::StatusOr<v1::RendezvousResponse> Job::Rendezvous(const v1::RendezvousReque
 
   worker->ready = true;
   worker->ready_step = request.global_step();
+  worker->ready_state_generation = request.global_step() >= 0 ? request.state_generation() : 0;
   if (IsMember(worker->id)) {
     // A member of the newest generation wants a new one: its collective failed before we
     // noticed anything (or it was told by a heartbeat and this is the announced one).
@@ -566,6 +599,8 @@ absl::StatusOr<v1::HeartbeatResponse> Job::Heartbeat(const v1::HeartbeatRequest&
   response.set_generation(announced_);
   response.set_drain(worker->state == WorkerState::kDraining);
   response.set_job_finished(finished_);
+  response.set_abort_collectives(formed_lost_member_ &&
+                                 request.generation() == formed_.generation());
   return response;
 }
 
@@ -585,8 +620,8 @@ absl::Status Job::ReportWindow(const v1::WindowReport& report) {
   auto result =
       ledger_.Record(report.epoch(), report.global_step(), ToPositionSet(report.consumed()));
   if (!result.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("report window: ", result.status().message()));
+    return absl::Status(result.status().code(),
+                        absl::StrCat("report window: ", result.status().message()));
   }
   if (result->outcome == EpochLedger::Outcome::kDuplicate) return absl::OkStatus();
   loss_ = report.loss();
@@ -630,6 +665,7 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
   info->set_path(report.path());
   info->set_global_step(report.global_step());
   info->set_epoch(report.epoch());
+  checkpoint.set_generation(report.generation());
   if (report.has_metrics()) {
     *info->mutable_metrics() = report.metrics();
     evaluations_.push_back(report.metrics());
@@ -638,9 +674,14 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
                                         report.metrics().accuracy(), ", loss ",
                                         report.metrics().loss()));
   }
-  for (const journal::EpochConsumed& entry : ledger_.SnapshotAt(report.global_step())) {
-    *checkpoint.add_progress() = entry;
+  auto snapshot = ledger_.SnapshotAt(report.global_step());
+  if (!snapshot.ok()) {
+    // Too late to know the accounting of its step exactly: it cannot be resumed from.
+    checkpoints_.pop_back();
+    return absl::FailedPreconditionError(
+        absl::StrCat("report checkpoint: ", snapshot.status().message()));
   }
+  for (const journal::EpochConsumed& entry : *snapshot) *checkpoint.add_progress() = entry;
   MarkBest();
   AddEvent("checkpoint", absl::StrCat(report.path(), " at step ", report.global_step(),
                                       report.epoch_end() ? " (end of epoch)" : ""));
@@ -715,7 +756,9 @@ v1::JobStatus Job::Status() const {
     out->set_rank(rank);
     out->set_global_step(worker.global_step);
     out->set_samples_per_second(worker.samples_per_second);
-    out->set_seconds_since_heartbeat(absl::ToDoubleSeconds(now - worker.last_seen));
+    // After a restart last_seen lies ahead (the grace period): nothing was missed yet.
+    out->set_seconds_since_heartbeat(
+        std::max(0.0, absl::ToDoubleSeconds(now - worker.last_seen)));
     if (rank >= 0 && worker.state == WorkerState::kActive) {
       samples_per_second += worker.samples_per_second;
     }
@@ -838,6 +881,7 @@ void Job::Tick() {
     if (now - worker.last_seen <= heartbeat_timeout_) continue;
     worker.state = WorkerState::kDead;
     worker.ready = false;
+    if (IsMember(id)) formed_lost_member_ = true;
     AddEvent("worker_dead", absl::StrCat(id, ": no heartbeat for ",
                                          absl::FormatDuration(now - worker.last_seen)));
     MaybeAnnounce(absl::StrCat(id, " died"));

@@ -67,6 +67,10 @@ class Job {
     std::optional<absl::Duration> rendezvous_settle;
     // A Rendezvous call waits at most this long (real time) before UNAVAILABLE. Default 15 s.
     absl::Duration rendezvous_poll = absl::Seconds(15);
+    // After a restart from the journal, workers get heartbeat_timeout + this long before they
+    // can be declared dead: they reconnect within their bounded backoff (1 s, worker/
+    // coordinator_client.h) and then heartbeat every heartbeat_timeout / 5. Default 5 s.
+    absl::Duration restart_grace = absl::Seconds(5);
   };
 
   static absl::StatusOr<std::unique_ptr<Job>> Create(Options options);
@@ -143,6 +147,7 @@ class Job {
     // Called Rendezvous wanting a generation newer than the formed one; its progress then.
     bool ready = false;
     int64_t ready_step = -1;
+    int64_t ready_state_generation = 0;
     // From heartbeats.
     int64_t global_step = 0;
     int32_t epoch = 0;
@@ -197,6 +202,11 @@ class Job {
   int64_t announced_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time announced_at_ ABSL_GUARDED_BY(mu_);
   journal::Generation formed_ ABSL_GUARDED_BY(mu_);
+  // Every formed generation (the model's lineage); formed_ is the last.
+  std::vector<journal::Generation> history_ ABSL_GUARDED_BY(mu_);
+  // A member of formed_ was declared dead: its collectives cannot complete, and heartbeats of
+  // formed_'s members say abort_collectives.
+  bool formed_lost_member_ ABSL_GUARDED_BY(mu_) = false;
   EpochLedger ledger_ ABSL_GUARDED_BY(mu_);
   std::vector<journal::Checkpoint> checkpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::EvaluationMetrics> evaluations_ ABSL_GUARDED_BY(mu_);

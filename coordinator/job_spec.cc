@@ -70,6 +70,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpec(const std::string& json, const std::str
   if (absent("max_grad_norm")) spec.set_max_grad_norm(1.0);
   if (absent("heartbeat_timeout_ms")) spec.set_heartbeat_timeout_ms(5000);
   if (absent("collective_timeout_ms")) spec.set_collective_timeout_ms(10000);
+  if (absent("coordinator_outage_ms")) spec.set_coordinator_outage_ms(120000);
   if (absent("backend")) spec.set_backend("gloo");
   if (absent("dropout")) spec.set_dropout(-1);
   if (absent("objective")) spec.set_objective("classification");
@@ -130,6 +131,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (!(spec.max_grad_norm() >= 0)) return FieldError("max_grad_norm", "must be >= 0");
   if (spec.heartbeat_timeout_ms() <= 0) return FieldError("heartbeat_timeout_ms", "must be > 0");
   if (spec.collective_timeout_ms() <= 0) return FieldError("collective_timeout_ms", "must be > 0");
+  if (spec.coordinator_outage_ms() <= 0) return FieldError("coordinator_outage_ms", "must be > 0");
   if (spec.backend() != "gloo" && spec.backend() != "nccl") {
     return FieldError("backend",
                       absl::StrCat("must be gloo (CPU) or nccl (GPU), got '", spec.backend(), "'"));

@@ -74,6 +74,8 @@ class JobTest : public ::testing::Test {
       request.set_worker_id(id);
       request.set_last_generation(last_generation);
       request.set_global_step(step);
+      // A worker with state trained it in the generation it last belonged to.
+      request.set_state_generation(step >= 0 ? last_generation : 0);
       return job_->Rendezvous(request, max_wait);
     });
   }
@@ -218,6 +220,10 @@ TEST_F(JobTest, WorkersBeyondMaxWaitAsStandbysAndReplaceTheDead) {
   auto rb = RendezvousAsync(b, 0, -1);
   // b wants in: generation 2 is announced; a learns it from its heartbeat and regroups.
   AwaitArrival(b);
+  // a trained and reported steps 1..3 (the ledger knows them, so a is a state source).
+  for (int step = 1; step <= 3; ++step) {
+    ASSERT_TRUE(Report(a, 1, step, 0, (step - 1) * 10, step * 10).ok());
+  }
   auto heartbeat = Heartbeat(a, 1, 3);
   ASSERT_TRUE(heartbeat.ok());
   EXPECT_EQ(heartbeat->generation(), 2);
@@ -238,6 +244,8 @@ TEST_F(JobTest, WorkersBeyondMaxWaitAsStandbysAndReplaceTheDead) {
   EXPECT_EQ(StateOf(c), "standby");
   EXPECT_EQ(job_->announced_generation(), 2);
 
+  ASSERT_TRUE(Report(b, 2, 4, 0, 30, 50).ok());
+  ASSERT_TRUE(Report(b, 2, 5, 0, 50, 70).ok());
   // a dies: c takes its place; b keeps its relative order (rank 0 now).
   clock_.Advance(absl::Seconds(3));
   ASSERT_TRUE(Heartbeat(b, 2, 5).ok());
@@ -271,7 +279,8 @@ TEST_F(JobTest, MissedHeartbeatsKillOnlyTheSilentWorker) {
   EXPECT_EQ(StateOf(b), "dead");
   EXPECT_EQ(CountEvents("worker_dead"), 1);
   auto late = Heartbeat(b, 0);
-  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  // ABORTED: its membership is over; the retry that works is a new Join.
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kAborted);
   EXPECT_NE(late.status().message().find("Join again"), std::string::npos);
 }
 
@@ -422,6 +431,9 @@ TEST_F(JobTest, AMemberWhoseCollectiveFailedForcesARegroup) {
   Start(MakeOptions());
   const std::string a = Join();
   ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
+  for (int step = 1; step <= 7; ++step) {
+    ASSERT_TRUE(Report(a, 1, step, 0, (step - 1) * 10, step * 10).ok());
+  }
   auto again = RendezvousAsync(a, 1, 7).get();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->generation(), 2);
@@ -454,7 +466,7 @@ TEST_F(JobTest, DrainedWorkerIsToldAndTheOthersRegroup) {
   leave.set_reason("drained");
   ASSERT_TRUE(job_->Leave(leave).ok());
   EXPECT_EQ(StateOf(a), "left");
-  EXPECT_EQ(Heartbeat(a, 2).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Heartbeat(a, 2).status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(job_->announced_generation(), 3);  // leaving as a non-member changes nothing
 }
 
@@ -508,6 +520,97 @@ TEST_F(JobTest, AllWorkersLostResumesFromTheLatestCheckpointWithItsAccounting) {
   EXPECT_EQ(job_->Status().accounting(0).consumed(), 20);
   ASSERT_TRUE(Report(b, 2, 3, 0, 20, 30).ok());
   EXPECT_EQ(job_->Status().accounting(0).duplicated(), 0);
+  // The journal names the lineage: generation 2 descends from the checkpoint generation 1 wrote.
+  const journal::State state = job_->JournalState();
+  ASSERT_EQ(state.history_size(), 2);
+  EXPECT_EQ(state.history(0).origin(), "initialisation");
+  EXPECT_EQ(state.history(1).origin(), "checkpoint");
+  EXPECT_EQ(state.history(1).parent_generation(), 1);
+  EXPECT_EQ(state.history(1).global_step(), 2);
+  EXPECT_EQ(state.checkpoints(0).generation(), 1);
+}
+
+TEST_F(JobTest, ResumingACheckpointRestoresItsAccountingExactlyLongAfterItsStep) {
+  Job::Options options = MakeOptions();
+  options.spec.set_batch_per_worker(1);
+  options.train_samples = 400;
+  Start(options);
+  const std::string a = Join();
+  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
+  for (int step = 1; step <= 300; ++step) {
+    ASSERT_TRUE(Report(a, 1, step, 0, step - 1, step).ok());
+    if (step == 10) {
+      ASSERT_TRUE(ReportCheckpoint(a, 1, "/ckpt/step-10", 10).ok());
+    }
+  }
+  clock_.Advance(absl::Seconds(6));
+  job_->Tick();
+  ASSERT_EQ(StateOf(a), "dead");
+  // A fresh process has no state (-1): the job resumes the checkpoint, 290 steps and more than
+  // the ledger's remembered windows later, with exactly the accounting of step 10.
+  const std::string b = Join();
+  auto response = RendezvousAsync(b, 0, -1).get();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->resume_checkpoint(), "/ckpt/step-10");
+  EXPECT_EQ(response->global_step(), 10);
+  EXPECT_EQ(ToPositionSet(response->plan().remaining()), PositionSet::Range(10, 400));
+  EXPECT_EQ(job_->Status().accounting(0).consumed(), 10);
+  EXPECT_EQ(job_->Status().global_step(), 10);
+}
+
+TEST_F(JobTest, AMemberAheadOfTheLedgerIsNotAStateSource) {
+  Start(MakeOptions());
+  const std::string a = Join();
+  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
+  ASSERT_TRUE(Report(a, 1, 1, 0, 0, 10).ok());
+  ASSERT_TRUE(Report(a, 1, 2, 0, 10, 20).ok());
+  ASSERT_TRUE(ReportCheckpoint(a, 1, "/ckpt/step-2", 2).ok());
+  // a applied steps 3 and 4 but their reports never arrived: its model cannot be matched with
+  // the accounting, so the job goes back to the checkpoint and trains 20..40 again.
+  auto response = RendezvousAsync(a, 1, 4).get();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->state_source_rank(), -1);
+  EXPECT_EQ(response->resume_checkpoint(), "/ckpt/step-2");
+  EXPECT_EQ(response->global_step(), 2);
+  EXPECT_EQ(ToPositionSet(response->plan().remaining()), PositionSet::Range(20, kSamples));
+  // A report past the next step is refused, never accepted with a gap.
+  EXPECT_EQ(Report(a, 2, 5, 0, 40, 50).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(JobTest, SurvivorsAreToldToAbortCollectivesWithADeadMember) {
+  Start(MakeOptions());
+  const std::string a = Join(), b = Join();
+  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
+  auto rb = RendezvousAsync(b, 0, -1);
+  AwaitArrival(b);
+  ASSERT_TRUE(RendezvousAsync(a, 1, -1).get().ok());
+  ASSERT_TRUE(rb.get().ok());
+  ASSERT_TRUE(Report(a, 2, 1, 0, 0, 20).ok());
+  auto before = Heartbeat(a, 2, 1);
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(before->abort_collectives());  // a slow step is not a death
+  clock_.Advance(absl::Seconds(4));
+  ASSERT_TRUE(Heartbeat(a, 2, 1).ok());
+  clock_.Advance(absl::Seconds(2));  // b: 6 s silent
+  job_->Tick();
+  ASSERT_EQ(StateOf(b), "dead");
+  auto told = Heartbeat(a, 2, 1);
+  ASSERT_TRUE(told.ok());
+  EXPECT_TRUE(told->abort_collectives());
+  EXPECT_EQ(told->generation(), 3);
+  auto regrouped = RendezvousAsync(a, 2, 1).get();
+  ASSERT_TRUE(regrouped.ok()) << regrouped.status();
+  EXPECT_EQ(regrouped->generation(), 3);
+  EXPECT_EQ(regrouped->state_source_rank(), 0);
+  auto after = Heartbeat(a, 3, 1);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->abort_collectives());
+  // Lineage: generation 3 took a's state, which generation 2 produced.
+  const journal::State state = job_->JournalState();
+  ASSERT_EQ(state.history_size(), 3);
+  EXPECT_EQ(state.history(2).origin(), "member");
+  EXPECT_EQ(state.history(2).parent_generation(), 2);
+  EXPECT_EQ(state.history(2).global_step(), 1);
 }
 
 TEST_F(JobTest, StateSourceBehindTheLedgerGivesUnappliedWindowsBack) {
@@ -620,6 +723,30 @@ TEST_F(JobTest, JournalRoundTripResumesWithoutRegrouping) {
   EXPECT_EQ(job_->Status().max_workers(), 5);
   // A third worker gets a fresh id.
   EXPECT_EQ(Join(), "w-3");
+}
+
+TEST_F(JobTest, RestartGraceCoversTheWorkersReconnect) {
+  Job::Options options = MakeOptions();
+  options.journal_dir = FreshDir("journal_restart_grace");
+  options.restart_grace = absl::Seconds(5);
+  Start(options);
+  const std::string a = Join();
+  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
+  job_.reset();
+  clock_.Advance(absl::Seconds(20));  // the coordinator was away 20 s
+  Start(options);
+  // heartbeat timeout (5 s) + grace (5 s): a worker that reconnects within that lives on.
+  clock_.Advance(absl::Seconds(9));
+  job_->Tick();
+  EXPECT_EQ(StateOf(a), "active");
+  ASSERT_TRUE(Heartbeat(a, 1).ok());
+  clock_.Advance(absl::Seconds(4));
+  job_->Tick();
+  EXPECT_EQ(StateOf(a), "active");
+  // One that never comes back is declared dead once both have passed.
+  clock_.Advance(absl::Seconds(2));
+  job_->Tick();
+  EXPECT_EQ(StateOf(a), "dead");
 }
 
 TEST_F(JobTest, JournalOfAnotherSpecIsRefused) {

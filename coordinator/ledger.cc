@@ -7,28 +7,6 @@
 
 namespace murmur::coordinator {
 
-data::PositionSet ToPositionSet(
-    const google::protobuf::RepeatedPtrField<v1::PositionRange>& ranges) {
-  std::vector<data::PositionRange> converted;
-  converted.reserve(ranges.size());
-  for (const v1::PositionRange& range : ranges) {
-    // Negative or inverted ranges are empty, not huge: the proto uses int64.
-    if (range.begin() < 0 || range.end() <= range.begin()) continue;
-    converted.push_back({static_cast<uint64_t>(range.begin()), static_cast<uint64_t>(range.end())});
-  }
-  return data::PositionSet::FromRanges(std::move(converted));
-}
-
-void ToRanges(const data::PositionSet& set,
-              google::protobuf::RepeatedPtrField<v1::PositionRange>* ranges) {
-  ranges->Clear();
-  for (const data::PositionRange& range : set.ranges()) {
-    v1::PositionRange* out = ranges->Add();
-    out->set_begin(static_cast<int64_t>(range.begin));
-    out->set_end(static_cast<int64_t>(range.end));
-  }
-}
-
 EpochLedger::EpochLedger(int32_t num_epochs, uint64_t num_samples)
     : num_epochs_(num_epochs), num_samples_(num_samples) {}
 
@@ -56,6 +34,13 @@ absl::StatusOr<EpochLedger::RecordResult> EpochLedger::Record(int32_t epoch, int
                                                    " reaches past the epoch's ", num_samples_,
                                                    " samples"));
   }
+  if (global_step > max_step_ + 1) {
+    // Steps are applied one after another: a report past the next one means the reports in
+    // between were lost, and the ledger would silently miss their positions.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "step ", global_step, " reported, but steps are recorded only up to ", max_step_,
+        ": the reports in between are missing (deliver them first, in order)"));
+  }
   RecordResult result;
   for (const Window& window : recent_) {
     if (window.global_step == global_step && window.epoch == epoch &&
@@ -81,7 +66,10 @@ absl::StatusOr<EpochLedger::RecordResult> EpochLedger::Record(int32_t epoch, int
   result.duplicated = overlap.size();
   result.completed_epoch = !was_complete && progress.complete();
   recent_.push_back({global_step, epoch, positions, fresh});
-  while (recent_.size() > kRecentSteps) recent_.pop_front();
+  while (recent_.size() > kRecentSteps) {
+    forgotten_step_ = std::max(forgotten_step_, recent_.front().global_step);
+    recent_.pop_front();
+  }
   max_step_ = std::max(max_step_, global_step);
   return result;
 }
@@ -128,7 +116,13 @@ std::vector<v1::EpochAccounting> EpochLedger::Accounting() const {
   return accounting;
 }
 
-std::vector<journal::EpochConsumed> EpochLedger::SnapshotAt(int64_t global_step) const {
+absl::StatusOr<std::vector<journal::EpochConsumed>> EpochLedger::SnapshotAt(
+    int64_t global_step) const {
+  if (global_step < forgotten_step_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the accounting as of step ", global_step, " is not known exactly any more (windows up "
+        "to step ", forgotten_step_, " are no longer remembered one by one)"));
+  }
   std::map<int32_t, data::PositionSet> later;
   for (const Window& window : recent_) {
     if (window.global_step > global_step) {
@@ -165,6 +159,7 @@ absl::Status EpochLedger::RestoreSnapshot(const std::vector<journal::EpochConsum
                                [step](const Window& window) { return window.global_step > step; }),
                 recent_.end());
   max_step_ = step;
+  forgotten_step_ = std::min(forgotten_step_, step);
   return absl::OkStatus();
 }
 
@@ -187,6 +182,7 @@ journal::Ledger EpochLedger::ToProto() const {
     ToRanges(window.fresh, entry->mutable_fresh());
   }
   proto.set_max_step(max_step_);
+  proto.set_forgotten_step(forgotten_step_);
   return proto;
 }
 
@@ -211,6 +207,7 @@ absl::StatusOr<EpochLedger> EpochLedger::FromProto(int32_t num_epochs, uint64_t 
                               ToPositionSet(entry.fresh())});
   }
   ledger.max_step_ = proto.max_step();
+  ledger.forgotten_step_ = proto.forgotten_step();
   return ledger;
 }
 

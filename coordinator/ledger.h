@@ -4,7 +4,8 @@
 // of the current epoch).
 //
 // Workers report each applied window (WindowReport); every member of a generation may report
-// the same step, so a report of a step already recorded with the same positions is ignored. A
+// the same step, so a report of a step already recorded with the same positions is ignored, and
+// steps arrive in order (a gap is refused, never accepted silently). A
 // position consumed by two different reports is a real double consumption: it is counted in
 // `duplicated` (which must stay 0) and not recorded twice. The ledger remembers the windows of
 // the most recent steps, so it can take the snapshot a checkpoint of an earlier step needs and
@@ -25,13 +26,9 @@
 #include "data/sampler.h"
 #include "google/protobuf/repeated_field.h"
 #include "proto/coordinator.pb.h"
+#include "proto/job_conversions.h"
 
 namespace murmur::coordinator {
-
-// Conversions between the wire ranges and data::PositionSet.
-data::PositionSet ToPositionSet(const google::protobuf::RepeatedPtrField<v1::PositionRange>& ranges);
-void ToRanges(const data::PositionSet& set,
-              google::protobuf::RepeatedPtrField<v1::PositionRange>* ranges);
 
 class EpochLedger {
  public:
@@ -53,7 +50,8 @@ class EpochLedger {
   };
   // Records the window of `global_step` (steps completed after applying it) in `epoch`.
   // INVALID_ARGUMENT for an epoch outside [0, num_epochs), positions outside the epoch or an
-  // empty window.
+  // empty window; FAILED_PRECONDITION for a step beyond max_step() + 1 (a gap: the reports of
+  // the steps between are missing, and accepting it would lose their positions).
   absl::StatusOr<RecordResult> Record(int32_t epoch, int64_t global_step,
                                       const data::PositionSet& positions);
 
@@ -72,9 +70,10 @@ class EpochLedger {
   // Per-epoch counts for JobStatus, every epoch listed.
   std::vector<v1::EpochAccounting> Accounting() const;
 
-  // The consumed positions as of `global_step`: windows of later steps still in the recent list
-  // are left out. (Windows older than the recent list are always included.)
-  std::vector<journal::EpochConsumed> SnapshotAt(int64_t global_step) const;
+  // The consumed positions as of `global_step`: windows of later steps are left out.
+  // FAILED_PRECONDITION when a window after `global_step` is no longer remembered (the snapshot
+  // would be wrong); checkpoints keep their snapshot, so resuming one never needs this.
+  absl::StatusOr<std::vector<journal::EpochConsumed>> SnapshotAt(int64_t global_step) const;
   // Rolls the consumed positions back to `snapshot` (taken by SnapshotAt(step)); forgets
   // recorded windows after `step`, whose step numbers the resumed job will reuse. Duplicate
   // counts are kept (they are a history of errors, not of progress).
@@ -99,6 +98,8 @@ class EpochLedger {
   std::map<int32_t, int64_t> duplicated_;
   std::deque<Window> recent_;  // ascending by arrival
   int64_t max_step_ = 0;
+  // The highest step whose window was dropped from recent_ (snapshots before it are inexact).
+  int64_t forgotten_step_ = 0;
 };
 
 }  // namespace murmur::coordinator

@@ -75,11 +75,11 @@ TEST(EpochLedgerTest, SnapshotAtEarlierStepAndRollback) {
   ASSERT_TRUE(ledger.Record(0, 1, PositionSet::Range(0, 10)).ok());
   ASSERT_TRUE(ledger.Record(0, 2, PositionSet::Range(10, 20)).ok());
   ASSERT_TRUE(ledger.Record(1, 3, PositionSet::Range(0, 10)).ok());
-  auto at_two = ledger.SnapshotAt(2);
+  auto at_two = *ledger.SnapshotAt(2);
   ASSERT_EQ(at_two.size(), 1u);
   EXPECT_EQ(at_two[0].epoch(), 0);
   EXPECT_EQ(ToPositionSet(at_two[0].consumed()), PositionSet::Range(0, 20));
-  auto at_one = ledger.SnapshotAt(1);
+  auto at_one = *ledger.SnapshotAt(1);
   ASSERT_EQ(at_one.size(), 1u);
   EXPECT_EQ(ToPositionSet(at_one[0].consumed()), PositionSet::Range(0, 10));
 
@@ -92,6 +92,37 @@ TEST(EpochLedgerTest, SnapshotAtEarlierStepAndRollback) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->outcome, EpochLedger::Outcome::kRecorded);
   EXPECT_EQ(ledger.Accounting()[0].duplicated(), 0);
+}
+
+TEST(EpochLedgerTest, RefusesAGapInTheSteps) {
+  EpochLedger ledger(1, 100);
+  ASSERT_TRUE(ledger.Record(0, 1, PositionSet::Range(0, 10)).ok());
+  // Step 2's report was lost: step 3 must not be accepted, or positions 10..20 would count as
+  // never consumed while the model trained them.
+  auto gap = ledger.Record(0, 3, PositionSet::Range(20, 30));
+  EXPECT_EQ(gap.status().code(), absl::StatusCode::kFailedPrecondition) << gap.status();
+  EXPECT_EQ(ledger.max_step(), 1);
+  EXPECT_EQ(ledger.Accounting()[0].consumed(), 10);
+  ASSERT_TRUE(ledger.Record(0, 2, PositionSet::Range(10, 20)).ok());
+  ASSERT_TRUE(ledger.Record(0, 3, PositionSet::Range(20, 30)).ok());
+  EXPECT_EQ(ledger.max_step(), 3);
+}
+
+TEST(EpochLedgerTest, SnapshotBeforeTheRememberedStepsIsRefused) {
+  const int steps = EpochLedger::kRecentSteps + 10;
+  EpochLedger ledger(1, steps);
+  for (int step = 1; step <= steps; ++step) {
+    ASSERT_TRUE(ledger.Record(0, step, PositionSet::Range(step - 1, step)).ok());
+  }
+  // Steps 1..10 were forgotten one by one: a snapshot at step 5 cannot be exact.
+  EXPECT_EQ(ledger.SnapshotAt(5).status().code(), absl::StatusCode::kFailedPrecondition);
+  auto recent = ledger.SnapshotAt(steps - 1);
+  ASSERT_TRUE(recent.ok()) << recent.status();
+  EXPECT_EQ(ToPositionSet((*recent)[0].consumed()), PositionSet::Range(0, steps - 1));
+  // The limit survives the journal.
+  auto restored = EpochLedger::FromProto(1, steps, ledger.ToProto());
+  ASSERT_TRUE(restored.ok());
+  EXPECT_FALSE(restored->SnapshotAt(5).ok());
 }
 
 TEST(EpochLedgerTest, ProtoRoundTrip) {

@@ -6,6 +6,7 @@
 #include "base/file.h"
 #include "coordinator/job_spec.h"
 #include "data/ingest.h"
+#include "proto/job_conversions.h"
 #include "text/tokenizer.h"
 
 namespace murmur::coordinator {
@@ -26,10 +27,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(Opt
     return absl::Status(tokenizer.status().code(),
                         absl::StrCat("job spec vocab_path: ", tokenizer.status().message()));
   }
-  data::IngestOptions ingest_options;
-  ingest_options.split.validation_fraction = spec->validation_fraction();
-  ingest_options.split.seed = spec->seed();
-  ingest_options.max_length = spec->max_length();
+  data::IngestOptions ingest_options = IngestOptionsFor(*spec);
   ingest_options.num_threads = options.ingest_threads;
   auto report = data::Ingest(spec->corpus_path(), **tokenizer,
                              options.journal_dir + "/cache/tokens.cache", ingest_options);

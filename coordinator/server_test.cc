@@ -476,14 +476,14 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(stale_status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(stale_status.error_message().find("stale generation 1"), std::string::npos);
 
-  // A dead worker's heartbeat: FAILED_PRECONDITION, and the trailer names the generation.
+  // A dead worker's heartbeat: ABORTED (join again), and the trailer names the generation.
   KillByMissedHeartbeats({a.get()});
   v1::HeartbeatRequest from_dead;
   from_dead.set_worker_id(b->id());
   from_dead.set_generation(2);
   auto context = Context();
   status = b->stub()->Heartbeat(context.get(), from_dead, &heartbeat);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ABORTED);
   auto trailer = context->GetServerTrailingMetadata().find(kGenerationMetadataKey);
   ASSERT_NE(trailer, context->GetServerTrailingMetadata().end());
   EXPECT_EQ(std::string(trailer->second.data(), trailer->second.size()), "3");

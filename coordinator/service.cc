@@ -53,7 +53,7 @@ grpc::Status WorkerCoordinationService::Heartbeat(grpc::ServerContext* context,
                                                   const v1::HeartbeatRequest* request,
                                                   v1::HeartbeatResponse* response) {
   auto result = job_->Heartbeat(*request);
-  if (result.status().code() == absl::StatusCode::kFailedPrecondition) {
+  if (absl::IsFailedPrecondition(result.status()) || absl::IsAborted(result.status())) {
     context->AddTrailingMetadata(kGenerationMetadataKey,
                                  absl::StrCat(job_->announced_generation()));
   }

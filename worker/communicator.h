@@ -7,7 +7,8 @@
 // A communicator belongs to one generation: when a collective fails (a peer died, or the
 // collective timeout passed) it returns UNAVAILABLE and the communicator is unusable; the worker
 // regroups and builds a new one. Collectives must be issued in the same order on every rank.
-// Not thread-safe: one thread issues collectives (the returned work may be waited on from any).
+// Not thread-safe, but for Abort(): one thread issues collectives (the returned work may be
+// waited on from any).
 #ifndef MURMUR_WORKER_COMMUNICATOR_H_
 #define MURMUR_WORKER_COMMUNICATOR_H_
 
@@ -40,6 +41,12 @@ class Communicator {
   virtual int world_size() const = 0;
   // "gloo", "nccl", "fake".
   virtual std::string backend() const = 0;
+
+  // Gives up on the group: collectives in flight and later ones fail with UNAVAILABLE promptly
+  // instead of after the collective timeout. For when the coordinator says a member is gone, so
+  // that survivors regroup after the failure detector's timeout, not after that plus a
+  // collective timeout. Thread-safe (the only method that is), non-blocking.
+  virtual void Abort() = 0;
 
   // Reduces `tensor` (contiguous) across ranks in place; every rank ends with the result.
   virtual std::unique_ptr<CollectiveWork> AllReduce(at::Tensor tensor, ReduceOp op) = 0;

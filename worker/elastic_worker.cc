@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -12,12 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/file.h"
-#include "base/grpc_status.h"
+#include "proto/job_conversions.h"
 #include "data/ingest.h"
 #include "data/sampler.h"
 #include "data/token_cache.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "text/tokenizer.h"
+#include "worker/coordinator_client.h"
 #include "worker/coordinator_store.h"
 #include "worker/trainer.h"
 #include "worker/worker_metrics.h"
@@ -46,32 +48,14 @@ constexpr char kWrongBuildMessage[] =
 
 using Clock = std::chrono::steady_clock;
 
-absl::Status FromGrpc(const grpc::Status& status, const char* what) {
-  absl::Status converted = FromGrpcStatus(status);
-  return absl::Status(converted.code(), absl::StrCat(what, ": ", converted.message()));
-}
-
-bool Retryable(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-}
-
-data::PositionSet FromProto(const google::protobuf::RepeatedPtrField<v1::PositionRange>& ranges) {
-  std::vector<data::PositionRange> out;
-  for (const auto& range : ranges) {
-    out.push_back({static_cast<uint64_t>(range.begin()), static_cast<uint64_t>(range.end())});
-  }
-  return data::PositionSet::FromRanges(std::move(out));
-}
-
-void ToProto(const data::PositionSet& set,
-             google::protobuf::RepeatedPtrField<v1::PositionRange>* out) {
-  for (const auto& range : set.ranges()) {
-    v1::PositionRange* r = out->Add();
-    r->set_begin(static_cast<int64_t>(range.begin));
-    r->set_end(static_cast<int64_t>(range.end));
-  }
-}
+// How long a worker waits for the coordinator when it cannot go on without it (delivering its
+// reports before a Rendezvous, the Rendezvous itself) before giving up with an error.
+constexpr absl::Duration kCoordinatorWait = absl::Minutes(30);
+// The Rendezvous long poll (the coordinator ends its own poll at 15 s).
+constexpr absl::Duration kRendezvousPoll = absl::Seconds(60);
+// A declared-dead worker's reports of its old identity get this long to be delivered or
+// refused before it joins again.
+constexpr absl::Duration kRejoinFlush = absl::Seconds(10);
 
 std::string DefaultName() {
   char host[256] = {0};
@@ -83,23 +67,41 @@ std::string DefaultName() {
 
 struct ElasticWorker::Impl {
   ElasticWorkerOptions options;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::WorkerCoordination::Stub> stub;
-  std::string worker_id;
+  std::shared_ptr<grpc::Channel> channel;  // the default backends' (store included)
+  std::unique_ptr<CoordinatorClient> client;
+  std::function<absl::StatusOr<std::unique_ptr<Communicator>>(const v1::RendezvousResponse&)>
+      form_group;
+  RetryPolicy retry;
+  std::unique_ptr<ReportBuffer> reports;
   v1::JobSpec spec;
   int heartbeat_interval_ms = 1000;
 
   std::unique_ptr<text::Tokenizer> tokenizer;
   std::unique_ptr<data::TokenCache> cache;
+  // Null until a generation needs it, and after the state was discarded.
   std::unique_ptr<Trainer> trainer;
+  // Whether trainer's state is one the job may build on (see RendezvousRequest.global_step),
+  // and the generation that produced it.
+  bool has_state = false;
+  int64_t state_generation = 0;
   std::unique_ptr<WorkerMetrics> metrics;  // always set; served only with a metrics port
+  std::FILE* trace = nullptr;
 
   // Shared with the heartbeat thread.
   absl::Mutex mu;
+  std::string worker_id ABSL_GUARDED_BY(mu);
   int64_t generation ABSL_GUARDED_BY(mu) = 0;
   int64_t announced_generation ABSL_GUARDED_BY(mu) = 0;
   bool drain ABSL_GUARDED_BY(mu) = false;
   bool finished ABSL_GUARDED_BY(mu) = false;
+  // The coordinator declared this worker dead (or forgot it): join again.
+  bool rejoin ABSL_GUARDED_BY(mu) = false;
+  // Last answer of any kind from the coordinator.
+  Clock::time_point last_contact ABSL_GUARDED_BY(mu) = Clock::now();
+  bool outage_logged ABSL_GUARDED_BY(mu) = false;
+  // The group training now (borrowed from the training thread while it trains), so that the
+  // heartbeat thread can abort it.
+  Communicator* group ABSL_GUARDED_BY(mu) = nullptr;
   v1::HeartbeatRequest progress ABSL_GUARDED_BY(mu);
   std::atomic<bool> stop_heartbeats{false};
 
@@ -109,31 +111,42 @@ struct ElasticWorker::Impl {
   int64_t steps_this_process = 0;
   double last_loss = 0;
 
-  std::unique_ptr<grpc::ClientContext> Context(double seconds) {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() +
-                          std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-    return context;
+  ~Impl() {
+    reports.reset();  // its thread uses the client
+    if (trace != nullptr) std::fclose(trace);
+  }
+
+  std::string WorkerId() {
+    absl::MutexLock lock(&mu);
+    return worker_id;
   }
 
   absl::Status Join() {
     v1::JoinRequest request;
     request.set_name(options.name);
     request.set_host(options.host);
-    v1::JoinResponse response;
-    auto deadline = Clock::now() + std::chrono::milliseconds(
-                                       static_cast<int64_t>(options.join_timeout_seconds * 1000));
-    while (true) {
-      auto context = Context(10);
-      grpc::Status status = stub->Join(context.get(), request, &response);
-      if (status.ok()) break;
-      if (!Retryable(status) || Clock::now() > deadline) return FromGrpc(status, "join");
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    absl::StatusOr<v1::JoinResponse> response;
+    retry.Run(
+        [&] {
+          response = client->Join(request);
+          return response.status();
+        },
+        absl::Now() + absl::Seconds(options.join_timeout_seconds))
+        .IgnoreError();  // `response` holds the last answer
+    if (!response.ok()) return response.status();
+    spec = response->spec();
+    heartbeat_interval_ms = std::max(100, response->heartbeat_interval_ms());
+    {
+      absl::MutexLock lock(&mu);
+      worker_id = response->worker_id();
+      generation = 0;
+      announced_generation = 0;
+      finished = false;
+      rejoin = false;
+      last_contact = Clock::now();
     }
-    worker_id = response.worker_id();
-    spec = response.spec();
-    heartbeat_interval_ms = std::max(100, response.heartbeat_interval_ms());
-    std::fprintf(stderr, "[worker %s] joined as %s\n", options.name.c_str(), worker_id.c_str());
+    std::fprintf(stderr, "[worker %s] joined as %s\n", options.name.c_str(),
+                 response->worker_id().c_str());
     return absl::OkStatus();
   }
 
@@ -145,16 +158,20 @@ struct ElasticWorker::Impl {
                                 ? spec.checkpoint_dir() + "/../cache"
                                 : options.cache_dir;
     if (auto s = MakeDirectories(cache_dir); !s.ok()) return s;
-    data::IngestOptions ingest;
-    ingest.max_length = spec.max_length();
-    ingest.split.validation_fraction = spec.validation_fraction();
-    ingest.split.seed = spec.seed();
     std::string cache_path = cache_dir + "/tokens.bin";
-    auto report = data::Ingest(spec.corpus_path(), *tokenizer, cache_path, ingest);
+    auto report = data::Ingest(spec.corpus_path(), *tokenizer, cache_path, IngestOptionsFor(spec));
     if (!report.ok()) return report.status();
     auto opened = data::TokenCache::Open(cache_path);
     if (!opened.ok()) return opened.status();
     cache = *std::move(opened);
+    if (!options.trace_dir.empty()) {
+      if (auto s = MakeDirectories(options.trace_dir); !s.ok()) return s;
+      std::string name = options.name;
+      std::replace(name.begin(), name.end(), '/', '_');
+      const std::string path = absl::StrCat(options.trace_dir, "/", name, "-", getpid(), ".trace");
+      trace = std::fopen(path.c_str(), "a");
+      if (trace == nullptr) return absl::InternalError(absl::StrCat("cannot open ", path));
+    }
     return absl::OkStatus();
   }
 
@@ -197,6 +214,14 @@ struct ElasticWorker::Impl {
     return absl::OkStatus();
   }
 
+  // Forgets the model: the job must not build on it (a declared-dead worker's state is stale, a
+  // half-received broadcast is garbage). The next generation rebuilds it.
+  void DiscardState() {
+    trainer.reset();
+    has_state = false;
+    state_generation = 0;
+  }
+
   void HeartbeatLoop() {
     while (!stop_heartbeats.load()) {
       HeartbeatOnce();
@@ -208,79 +233,109 @@ struct ElasticWorker::Impl {
     }
   }
 
-  // One heartbeat; folds the answer (new generation, drain, job end) into the shared flags.
+  // One heartbeat; folds the answer (new generation, drain, job end, death) into the shared
+  // flags, and aborts the group in flight when the coordinator says it cannot complete.
   void HeartbeatOnce() {
+    v1::HeartbeatRequest request;
     {
-      v1::HeartbeatRequest request;
-      {
-        absl::MutexLock lock(&mu);
-        request = progress;
-        request.set_worker_id(worker_id);
-        request.set_generation(generation);
-      }
-      v1::HeartbeatResponse response;
-      auto context = Context(std::max(1.0, heartbeat_interval_ms / 1000.0));
-      grpc::Status status = stub->Heartbeat(context.get(), request, &response);
-      if (status.ok() || status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-        absl::MutexLock lock(&mu);
-        if (status.ok()) {
-          announced_generation = response.generation();
-          drain = drain || response.drain();
-          finished = finished || response.job_finished();
-        } else {
-          // A stale generation: the coordinator moved on; regroup.
-          announced_generation = std::max(announced_generation, generation + 1);
-        }
-      }
+      absl::MutexLock lock(&mu);
+      request = progress;
+      request.set_worker_id(worker_id);
+      request.set_generation(generation);
     }
+    auto response = client->Heartbeat(
+        request, absl::Milliseconds(std::max(1000, heartbeat_interval_ms)));
+    absl::MutexLock lock(&mu);
+    if (request.worker_id() != worker_id) return;  // joined again meanwhile
+    const absl::Status& status = response.status();
+    if (RetryPolicy::Retryable(status)) {
+      const double away = std::chrono::duration<double>(Clock::now() - last_contact).count();
+      if (!outage_logged && away * 1000 > 2 * heartbeat_interval_ms) {
+        outage_logged = true;
+        std::fprintf(stderr, "[worker %s] coordinator unreachable (%s); training on, reports "
+                     "buffered\n", options.name.c_str(), std::string(status.message()).c_str());
+      }
+      return;
+    }
+    last_contact = Clock::now();
+    if (outage_logged) {
+      outage_logged = false;
+      std::fprintf(stderr, "[worker %s] coordinator reachable again\n", options.name.c_str());
+    }
+    bool abort = false;
+    if (status.ok()) {
+      announced_generation = response->generation();
+      drain = drain || response->drain();
+      finished = finished || response->job_finished();
+      abort = response->abort_collectives();
+    } else if (absl::IsFailedPrecondition(status)) {
+      // A stale generation: the others regrouped without this worker; regroup.
+      announced_generation = std::max(announced_generation, generation + 1);
+      abort = true;
+    } else if (absl::IsAborted(status) || absl::IsNotFound(status)) {
+      // Declared dead (or a coordinator that never knew us): the group went on without us.
+      if (!rejoin) {
+        std::fprintf(stderr, "[worker %s] %s: discarding state, joining again\n",
+                     options.name.c_str(), std::string(status.message()).c_str());
+      }
+      rejoin = true;
+      abort = true;
+    }
+    if (abort && group != nullptr) group->Abort();
   }
 
   bool ShouldStop() {
     absl::MutexLock lock(&mu);
-    return drain || finished || announced_generation != generation;
+    const auto away = Clock::now() - last_contact;
+    if (away > std::chrono::milliseconds(spec.coordinator_outage_ms())) {
+      if (!finished) {
+        std::fprintf(stderr, "[worker %s] no answer from the coordinator for %.0f s: stopping "
+                     "at this step boundary until it is back\n", options.name.c_str(),
+                     std::chrono::duration<double>(away).count());
+      }
+      return true;
+    }
+    return drain || finished || rejoin || announced_generation != generation;
   }
 
-  // Rendezvous with retries while the coordinator is away or the generation is still forming.
+  // Rendezvous, polling again while the generation forms or the coordinator is away.
   absl::StatusOr<v1::RendezvousResponse> Rendezvous(int64_t last_generation) {
     v1::RendezvousRequest request;
-    request.set_worker_id(worker_id);
+    request.set_worker_id(WorkerId());
     request.set_last_generation(last_generation);
-    request.set_global_step(trainer ? trainer->global_step() : -1);
-    auto deadline = Clock::now() + std::chrono::minutes(30);
-    while (true) {
-      v1::RendezvousResponse response;
-      auto context = Context(60);
-      grpc::Status status = stub->Rendezvous(context.get(), request, &response);
-      if (status.ok()) return response;
-      if (!Retryable(status) || Clock::now() > deadline) return FromGrpc(status, "rendezvous");
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
+    request.set_global_step(has_state ? trainer->global_step() : -1);
+    request.set_state_generation(has_state ? state_generation : 0);
+    absl::StatusOr<v1::RendezvousResponse> response;
+    retry.Run(
+        [&] {
+          response = client->Rendezvous(request, kRendezvousPoll);
+          if (response.ok() || !RetryPolicy::Retryable(response.status())) {
+            absl::MutexLock lock(&mu);
+            last_contact = Clock::now();
+          }
+          return response.status();
+        },
+        absl::Now() + kCoordinatorWait)
+        .IgnoreError();  // `response` holds the last answer
+    return response;
   }
 
   void ReportWindow(int64_t generation_id, int epoch, const data::PositionSet& window,
                     double loss) {
     v1::WindowReport report;
-    report.set_worker_id(worker_id);
+    report.set_worker_id(WorkerId());
     report.set_generation(generation_id);
     report.set_epoch(epoch);
     report.set_global_step(trainer->global_step());
-    ToProto(window, report.mutable_consumed());
+    ToRanges(window, report.mutable_consumed());
     report.set_loss(loss);
-    v1::WindowAck ack;
-    // The coordinator may be restarting: retry a few times, then go on (any other rank's
-    // report of the same window counts too).
-    for (int attempt = 0; attempt < 20; ++attempt) {
-      auto context = Context(5);
-      grpc::Status status = stub->ReportWindow(context.get(), report, &ack);
-      if (status.ok() || !Retryable(status)) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
+    reports->Add(std::move(report));
   }
 
   void ReportCheckpoint(int64_t generation_id, const std::string& path, int epoch,
                         bool epoch_end, const EvalResult* eval) {
     v1::CheckpointReport report;
-    report.set_worker_id(worker_id);
+    report.set_worker_id(WorkerId());
     report.set_generation(generation_id);
     report.set_path(path);
     report.set_global_step(trainer->global_step());
@@ -297,15 +352,23 @@ struct ElasticWorker::Impl {
       for (double v : eval->f1) m->add_f1(v);
       m->set_examples(eval->examples);
     }
-    v1::CheckpointAck ack;
-    for (int attempt = 0; attempt < 20; ++attempt) {
-      auto context = Context(5);
-      grpc::Status status = stub->ReportCheckpoint(context.get(), report, &ack);
-      if (status.ok() || !Retryable(status)) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
+    reports->Add(std::move(report));
   }
 
+  // The test-only trace line of the step about to be taken (see ElasticWorkerOptions).
+  void TraceStep(int64_t gen, int rank, int world, int epoch,
+                 const std::vector<std::vector<uint32_t>>& micro) {
+    if (trace == nullptr) return;
+    std::string line = absl::StrCat("g ", gen, " r ", rank, " w ", world, " s ",
+                                    trainer->global_step() + 1, " e ", epoch, " rows");
+    for (const auto& batch : micro) {
+      for (uint32_t row : batch) absl::StrAppend(&line, " ", row);
+    }
+    line += "\n";
+    // Written through to the kernel before the step, so a SIGKILL right after loses nothing.
+    std::fwrite(line.data(), 1, line.size(), trace);
+    std::fflush(trace);
+  }
   // Evaluates (unless the spec skips it) and, on rank 0, writes and reports a checkpoint.
   absl::Status EvaluateAndCheckpoint(Communicator& comm, int64_t generation_id, int epoch,
                                      bool epoch_end) {
@@ -358,7 +421,7 @@ struct ElasticWorker::Impl {
     const int64_t n = static_cast<int64_t>(cache->train_rows().size());
     trainer->set_total_steps(TotalSteps(world));
     int epoch = assignment.plan().epoch();
-    data::PositionSet remaining = FromProto(assignment.plan().remaining());
+    data::PositionSet remaining = ToPositionSet(assignment.plan().remaining());
     const std::vector<uint32_t>& train_rows = cache->train_rows();
     // The epoch's sample order, grouped by length so that a window's sequences are similar in
     // length (the attention products are padded to the longest).
@@ -405,6 +468,7 @@ struct ElasticWorker::Impl {
             .push_back(train_rows[(*permutation)[position]]);
         ++index;
       });
+      TraceStep(gen, rank, world, epoch, micro);
       auto result = trainer->Step(comm, micro, static_cast<int64_t>(window.size()));
       if (!result.ok()) return result.status();
       // Wall time from the previous step's end: the stop-flag agreement, batch assembly and
@@ -455,23 +519,28 @@ struct ElasticWorker::Impl {
     }
   }
 
+
   absl::Status Run() {
     if (auto s = Join(); !s.ok()) return s;
     std::thread heartbeats([this] { HeartbeatLoop(); });
     absl::Status status = RunJoined();
     stop_heartbeats = true;
     heartbeats.join();
+    // What the coordinator has not heard yet (a drained worker's last windows) before leaving.
+    if (auto flushed = reports->Flush(absl::Now() + absl::Seconds(30)); !flushed.ok()) {
+      std::fprintf(stderr, "[worker %s] leaving with %zu reports undelivered: %s\n",
+                   options.name.c_str(), reports->pending(),
+                   std::string(flushed.message()).c_str());
+    }
     v1::LeaveRequest leave;
-    leave.set_worker_id(worker_id);
+    leave.set_worker_id(WorkerId());
     leave.set_reason(status.ok() ? "done" : std::string(status.message()));
-    v1::LeaveResponse left;
-    auto context = Context(5);
-    stub->Leave(context.get(), leave, &left);
+    client->Leave(leave).IgnoreError();  // best effort: the coordinator times us out anyway
     return status;
   }
 
   // The collective group of one generation: Gloo over TCP (CPU tensors), or NCCL (the model on
-  // this worker's GPU).
+  // this worker's GPU), rendezvousing through the coordinator's store.
   absl::StatusOr<std::unique_ptr<Communicator>> FormGroup(
       const c10::intrusive_ptr<c10d::Store>& store, const v1::RendezvousResponse& assignment) {
     const std::chrono::milliseconds timeout(spec.collective_timeout_ms());
@@ -490,23 +559,77 @@ struct ElasticWorker::Impl {
 #endif
   }
 
+  // Takes the state the generation starts from: the source rank's (broadcast), the checkpoint
+  // to resume (rank 0 reads it and broadcasts, so only one host needs the files), or a fresh
+  // initialisation (the same on every rank: seeded).
+  absl::Status SyncState(const v1::RendezvousResponse& assignment, Communicator& comm) {
+    const int source = assignment.state_source_rank();
+    if (source < 0 && assignment.resume_checkpoint().empty() && trainer != nullptr &&
+        trainer->global_step() != 0) {
+      DiscardState();  // told to start from initialisation, but this model has trained
+    }
+    if (trainer == nullptr) {
+      if (auto s = CreateTrainer(); !s.ok()) return s;
+    }
+    absl::Status synced = absl::OkStatus();
+    if (source >= 0) {
+      if (assignment.world_size() > 1) synced = trainer->BroadcastState(comm, source);
+    } else if (!assignment.resume_checkpoint().empty()) {
+      if (comm.rank() == 0) synced = trainer->LoadCheckpoint(assignment.resume_checkpoint());
+      if (synced.ok() && assignment.world_size() > 1) synced = trainer->BroadcastState(comm, 0);
+    }
+    if (!synced.ok()) {
+      // A receiver of a broken broadcast holds a mix of two states.
+      if (comm.rank() != source) DiscardState();
+      return synced;
+    }
+    if (trainer->global_step() != assignment.global_step()) {
+      DiscardState();
+      return absl::InternalError(absl::StrCat(
+          "the state taken is at step ", trainer->global_step(), ", the generation starts at ",
+          assignment.global_step()));
+    }
+    has_state = true;
+    state_generation = assignment.generation();
+    return absl::OkStatus();
+  }
+
+  // Joins again as a new worker after the coordinator declared this one dead.
+  absl::Status Rejoin() {
+    // The old identity's reports: those of a generation that is still current count.
+    reports->Flush(absl::Now() + kRejoinFlush).IgnoreError();
+    DiscardState();
+    return Join();
+  }
+
   absl::Status RunJoined() {
     // Refused before any work, rather than failing to form every generation's group.
     if (spec.backend() != kBuildBackend) return absl::FailedPreconditionError(kWrongBuildMessage);
     if (auto s = PrepareData(); !s.ok()) return s;
-    if (auto s = CreateTrainer(); !s.ok()) return s;
-    auto store = c10::make_intrusive<CoordinatorStore>(
-        channel, std::chrono::milliseconds(spec.collective_timeout_ms()));
     int64_t last_generation = 0;
     while (true) {
       // The group may have stopped because of another rank's news: learn whether this worker
-      // was drained before asking to join the next generation.
+      // was drained (or declared dead) before asking to join the next generation.
       HeartbeatOnce();
+      bool rejoin_now = false;
       {
         absl::MutexLock lock(&mu);
         if (drain) return absl::OkStatus();
+        rejoin_now = rejoin;
       }
+      if (rejoin_now) {
+        if (auto s = Rejoin(); !s.ok()) return s;
+        last_generation = 0;
+        continue;
+      }
+      // Report before Rendezvous: the next generation's plan is computed from the ledger.
+      if (auto s = reports->Flush(absl::Now() + kCoordinatorWait); !s.ok()) return s;
       auto assignment = Rendezvous(last_generation);
+      if (absl::IsAborted(assignment.status()) || absl::IsNotFound(assignment.status())) {
+        absl::MutexLock lock(&mu);
+        rejoin = true;
+        continue;
+      }
       if (!assignment.ok()) return assignment.status();
       if (assignment->job_finished()) {
         WriteSummary();
@@ -519,7 +642,7 @@ struct ElasticWorker::Impl {
         finished = false;
       }
       last_generation = assignment->generation();
-      auto comm = FormGroup(store, *assignment);
+      auto comm = form_group(*assignment);
       if (!comm.ok()) {
         std::fprintf(stderr, "[worker %s] generation %lld: %s; regrouping\n",
                      options.name.c_str(), static_cast<long long>(last_generation),
@@ -531,32 +654,36 @@ struct ElasticWorker::Impl {
                    assignment->rank(), assignment->world_size(),
                    static_cast<long long>(assignment->global_step()),
                    assignment->plan().epoch());
-      absl::Status synced = absl::OkStatus();
-      if (assignment->state_source_rank() >= 0) {
-        if (assignment->world_size() > 1) {
-          synced = trainer->BroadcastState(**comm, assignment->state_source_rank());
-        }
-      } else if (!assignment->resume_checkpoint().empty()) {
-        // Rank 0 reads the checkpoint and hands it on, so only one host needs the files.
-        if ((*comm)->rank() == 0) synced = trainer->LoadCheckpoint(assignment->resume_checkpoint());
-        if (synced.ok() && assignment->world_size() > 1) synced = trainer->BroadcastState(**comm, 0);
+      {
+        absl::MutexLock lock(&mu);
+        group = comm->get();
+        // The news may have come while the group formed.
+        if (rejoin || announced_generation > generation) group->Abort();
       }
-      if (!synced.ok()) {
-        std::fprintf(stderr, "[worker %s] state sync failed: %s; regrouping\n",
-                     options.name.c_str(), std::string(synced.message()).c_str());
-        continue;
-      }
-      absl::Status trained = TrainGeneration(*assignment, **comm);
+      absl::Status trained = SyncState(*assignment, **comm);
       if (!trained.ok()) {
-        if (trained.code() != absl::StatusCode::kUnavailable) return trained;
-        std::fprintf(stderr, "[worker %s] generation %lld ended: %s; regrouping\n",
-                     options.name.c_str(), static_cast<long long>(last_generation),
-                     std::string(trained.message()).c_str());
+        std::fprintf(stderr, "[worker %s] state sync failed: %s; regrouping\n",
+                     options.name.c_str(), std::string(trained.message()).c_str());
+      } else {
+        trained = TrainGeneration(*assignment, **comm);
+        if (!trained.ok()) {
+          std::fprintf(stderr, "[worker %s] generation %lld ended: %s; regrouping\n",
+                       options.name.c_str(), static_cast<long long>(last_generation),
+                       std::string(trained.message()).c_str());
+        }
       }
-      if ((*comm)->rank() == 0) WriteSummary();
+      {
+        absl::MutexLock lock(&mu);
+        group = nullptr;
+      }
+      const int rank = (*comm)->rank();
+      comm->reset();
+      if (!trained.ok() && !absl::IsUnavailable(trained) && !absl::IsInternal(trained)) {
+        return trained;
+      }
+      if (rank == 0) WriteSummary();
     }
   }
-
   void WriteSummary() {
     if (options.summary_path.empty() || timed_seconds <= 0) return;
     std::string json = absl::StrCat(
@@ -571,16 +698,42 @@ ElasticWorker::ElasticWorker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 ElasticWorker::~ElasticWorker() = default;
 
 absl::StatusOr<std::unique_ptr<ElasticWorker>> ElasticWorker::Create(
-    ElasticWorkerOptions options) {
-  if (options.coordinator.empty()) return absl::InvalidArgumentError("coordinator is required");
+    ElasticWorkerOptions options, ElasticWorkerDependencies dependencies) {
+  if (options.coordinator.empty() && dependencies.coordinator == nullptr) {
+    return absl::InvalidArgumentError("coordinator is required");
+  }
   if (options.name.empty()) options.name = DefaultName();
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  impl->channel = grpc::CreateCustomChannel(impl->options.coordinator,
-                                            grpc::InsecureChannelCredentials(), args);
-  impl->stub = v1::WorkerCoordination::NewStub(impl->channel);
+  if (dependencies.coordinator != nullptr) {
+    impl->client = std::move(dependencies.coordinator);
+  } else {
+    impl->channel = CreateCoordinatorChannel(impl->options.coordinator);
+    impl->client = CreateGrpcCoordinatorClient(impl->channel);
+  }
+  if (dependencies.form_group) {
+    impl->form_group = std::move(dependencies.form_group);
+  } else {
+    if (impl->channel == nullptr) {
+      return absl::InvalidArgumentError("form_group is required with an injected coordinator");
+    }
+    Impl* self = impl.get();
+    // The store's timeout is the spec's collective timeout, known after Join: made on first use.
+    auto store = std::make_shared<c10::intrusive_ptr<c10d::Store>>();
+    impl->form_group = [self, store](const v1::RendezvousResponse& assignment) {
+      if (!*store) {
+        *store = c10::make_intrusive<CoordinatorStore>(
+            self->channel, std::chrono::milliseconds(self->spec.collective_timeout_ms()));
+      }
+      return self->FormGroup(*store, assignment);
+    };
+  }
+  Impl* self = impl.get();
+  impl->reports = std::make_unique<ReportBuffer>(
+      impl->client.get(), impl->retry, [self](const absl::Status& refused) {
+        std::fprintf(stderr, "[worker %s] report refused: %s\n", self->options.name.c_str(),
+                     std::string(refused.message()).c_str());
+      });
   auto metrics = WorkerMetrics::Create(impl->options.host, impl->options.metrics_port);
   if (!metrics.ok()) return metrics.status();
   impl->metrics = *std::move(metrics);

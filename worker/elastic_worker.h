@@ -5,25 +5,39 @@
 //
 // Step boundaries are agreed, not guessed: before every optimizer step the ranks all-reduce a
 // stop flag (MAX), set by the heartbeat thread when the coordinator announces a new generation
-// or a drain. So all ranks stop after the same step, and a dead peer surfaces as a failed
-// collective within the collective timeout.
+// or a drain. So all ranks stop after the same step. A dead peer surfaces as a failed
+// collective: at once when the coordinator declares it dead (its heartbeats then say
+// abort_collectives, and the group is aborted), at the latest after the collective timeout.
 //
 // Optimizer step k of a generation trains the window remaining.Prefix(W*B*A) of the epoch plan;
 // rank r takes the r-th even share, split into A micro-batches. Every rank reports each applied
 // window to the coordinator (which de-duplicates), so the sample accounting survives the death of
 // any rank.
 //
-// Owns its channel, trainer, metrics and threads. Run() is called once, from one thread.
+// The coordinator may be away (restarting, partitioned off) without stopping training: reports
+// wait in a buffer (coordinator_client.h) and are delivered in order when it is back, before the
+// next Rendezvous. After the spec's coordinator_outage_ms without an answer the group stops at a
+// step boundary and waits for it. A worker the coordinator declared dead (a partition, a long
+// pause) discards its state and joins again as a new worker; it exits only when the job is
+// finished, when drained, or on an error no retry can fix.
+//
+// Owns its coordinator client, trainer, metrics and threads. Run() is called once, from one
+// thread.
 #ifndef MURMUR_WORKER_ELASTIC_WORKER_H_
 #define MURMUR_WORKER_ELASTIC_WORKER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "proto/coordinator.pb.h"
+#include "worker/coordinator_client.h"
 
 namespace murmur::worker {
+
+class Communicator;  // worker/communicator.h (kept out of this header: it pulls in ATen)
 
 struct ElasticWorkerOptions {
   // Coordinator address, host:port. Required.
@@ -50,11 +64,27 @@ struct ElasticWorkerOptions {
   // Prometheus /metrics port on `host` (0: a free one, logged as "metrics on port N"; -1: off).
   // Default -1.
   int metrics_port = -1;
+  // Test-only record of what the model trained: when set, every rank appends one line per
+  // optimizer step to "<trace_dir>/<name>-<pid>.trace" before taking it (generation, rank,
+  // world, step, epoch, the token-cache rows of its share); tests/lineage_check.h reads them.
+  // Default none.
+  std::string trace_dir;
+};
+
+// What ElasticWorker talks to. Both default to the real ones (gRPC to options.coordinator; Gloo,
+// or NCCL in the CUDA build, rendezvousing through the coordinator's store); unit tests pass an
+// in-process coordinator and FakeCollectiveHub groups.
+struct ElasticWorkerDependencies {
+  std::unique_ptr<CoordinatorClient> coordinator;
+  // Forms the collective group of a generation (rank, world and store prefix from it).
+  std::function<absl::StatusOr<std::unique_ptr<Communicator>>(const v1::RendezvousResponse&)>
+      form_group;
 };
 
 class ElasticWorker {
  public:
-  static absl::StatusOr<std::unique_ptr<ElasticWorker>> Create(ElasticWorkerOptions options);
+  static absl::StatusOr<std::unique_ptr<ElasticWorker>> Create(
+      ElasticWorkerOptions options, ElasticWorkerDependencies dependencies = {});
   ~ElasticWorker();
 
   // Runs until the job finishes (OK), the worker is drained (OK), or an unrecoverable error.

@@ -12,6 +12,8 @@ class FakeCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return hub_->world_size_; }
   std::string backend() const override { return "fake"; }
+  // As a real group's abort: every rank's collectives fail from now on.
+  void Abort() override { hub_->Break(); }
 
   std::unique_ptr<CollectiveWork> AllReduce(at::Tensor tensor, ReduceOp op) override {
     std::vector<at::Tensor> all;

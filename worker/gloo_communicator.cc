@@ -3,6 +3,11 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 
 namespace murmur::worker {
@@ -14,13 +19,32 @@ absl::Status CollectiveError(const char* what, const std::exception& error) {
   return absl::UnavailableError(absl::StrCat("gloo ", what, " failed: ", error.what()));
 }
 
+// How often a wait looks at the abort flag. A completed collective returns at once; only a
+// collective still waiting for a peer pays this granularity.
+constexpr std::chrono::milliseconds kAbortPoll(20);
+
+absl::Status AbortedError(const char* what) {
+  return absl::UnavailableError(
+      absl::StrCat("gloo ", what, " abandoned: the group was aborted (a member is gone)"));
+}
+
 class GlooWork final : public CollectiveWork {
  public:
-  GlooWork(const char* what, c10::intrusive_ptr<c10d::Work> work)
-      : what_(what), work_(std::move(work)) {}
+  GlooWork(const char* what, c10::intrusive_ptr<c10d::Work> work,
+           std::shared_ptr<std::atomic<bool>> aborted)
+      : what_(what), work_(std::move(work)), aborted_(std::move(aborted)) {}
 
   absl::Status Wait() override {
     try {
+      // c10d's wait(timeout) throws when the timeout passes; poll so an abort is seen.
+      while (!work_->isCompleted()) {
+        if (aborted_->load()) return AbortedError(what_);
+        try {
+          work_->wait(kAbortPoll);
+        } catch (const std::exception&) {
+          if (work_->isCompleted()) throw;  // the collective itself failed
+        }
+      }
       work_->wait();
       return absl::OkStatus();
     } catch (const std::exception& error) {
@@ -31,6 +55,7 @@ class GlooWork final : public CollectiveWork {
  private:
   const char* what_;
   c10::intrusive_ptr<c10d::Work> work_;
+  std::shared_ptr<std::atomic<bool>> aborted_;
 };
 
 class GlooCommunicator final : public Communicator {
@@ -38,11 +63,21 @@ class GlooCommunicator final : public Communicator {
   GlooCommunicator(c10::intrusive_ptr<c10d::ProcessGroupGloo> group, int rank, int world_size)
       : group_(std::move(group)), rank_(rank), world_size_(world_size) {}
 
+  ~GlooCommunicator() override {
+    if (!aborted_->load()) return;
+    // ProcessGroupGloo's destructor waits for the collectives in flight, which end only at the
+    // collective timeout: let a thread of its own wait for that, not the regrouping worker.
+    std::thread([group = std::move(group_)]() mutable { group.reset(); }).detach();
+  }
+
+  void Abort() override { aborted_->store(true); }
+
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
   std::string backend() const override { return "gloo"; }
 
   std::unique_ptr<CollectiveWork> AllReduce(at::Tensor tensor, ReduceOp op) override {
+    if (aborted_->load()) return FinishedWork(AbortedError("all-reduce"));
     return Start("all-reduce", [&] {
       std::vector<at::Tensor> tensors = {std::move(tensor)};
       c10d::AllreduceOptions options;
@@ -52,6 +87,7 @@ class GlooCommunicator final : public Communicator {
   }
 
   std::unique_ptr<CollectiveWork> Broadcast(at::Tensor tensor, int root) override {
+    if (aborted_->load()) return FinishedWork(AbortedError("broadcast"));
     return Start("broadcast", [&] {
       std::vector<at::Tensor> tensors = {std::move(tensor)};
       c10d::BroadcastOptions options;
@@ -62,6 +98,7 @@ class GlooCommunicator final : public Communicator {
 
   std::unique_ptr<CollectiveWork> AllGather(at::Tensor input,
                                             std::vector<at::Tensor> outputs) override {
+    if (aborted_->load()) return FinishedWork(AbortedError("all-gather"));
     return Start("all-gather", [&] {
       std::vector<std::vector<at::Tensor>> output_lists = {std::move(outputs)};
       std::vector<at::Tensor> inputs = {std::move(input)};
@@ -73,7 +110,7 @@ class GlooCommunicator final : public Communicator {
   template <typename F>
   std::unique_ptr<CollectiveWork> Start(const char* what, F&& start) {
     try {
-      return std::make_unique<GlooWork>(what, start());
+      return std::make_unique<GlooWork>(what, start(), aborted_);
     } catch (const std::exception& error) {
       return FinishedWork(CollectiveError(what, error));
     }
@@ -82,6 +119,8 @@ class GlooCommunicator final : public Communicator {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
   int rank_;
   int world_size_;
+  // Shared with the work items, which may be waited on after the communicator is gone.
+  std::shared_ptr<std::atomic<bool>> aborted_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <nccl.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,8 @@ struct Shared {
   cudaStream_t stream = nullptr;
   std::chrono::milliseconds timeout;
   bool aborted = false;
+  // Set by Abort() from another thread; the waiting thread then aborts the communicator.
+  std::atomic<bool> abort_requested{false};
   ~Shared() {
     if (comm != nullptr) {
       if (aborted) ncclCommAbort(comm); else ncclCommDestroy(comm);
@@ -68,12 +71,13 @@ class NcclWork final : public CollectiveWork {
         shared_->aborted = true;
         return NcclError(what_, async);
       }
-      if (std::chrono::steady_clock::now() > deadline) {
+      if (shared_->abort_requested.load() || std::chrono::steady_clock::now() > deadline) {
         // A peer died mid-collective: abort so the GPU does not spin forever.
         shared_->aborted = true;
         ncclCommAbort(shared_->comm);
         shared_->comm = nullptr;
-        return absl::UnavailableError(absl::StrCat("nccl ", what_, " timed out"));
+        return absl::UnavailableError(absl::StrCat(
+            "nccl ", what_, shared_->abort_requested.load() ? " aborted" : " timed out"));
       }
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
@@ -96,6 +100,7 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
   std::string backend() const override { return "nccl"; }
+  void Abort() override { shared_->abort_requested.store(true); }
 
   std::unique_ptr<CollectiveWork> AllReduce(at::Tensor tensor, ReduceOp op) override {
     auto type = NcclType(tensor);

@@ -1,0 +1,208 @@
+#include "worker/coordinator_client.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/grpc_status.h"
+#include "proto/coordinator.grpc.pb.h"
+
+namespace murmur::worker {
+namespace {
+
+// Window and checkpoint reports are small; one that takes longer was lost with its connection.
+constexpr absl::Duration kReportTimeout = absl::Seconds(5);
+constexpr absl::Duration kLeaveTimeout = absl::Seconds(5);
+constexpr absl::Duration kJoinTimeout = absl::Seconds(10);
+// A delivery that keeps failing is retried for as long as the buffer lives: the worker decides
+// (by its outage limit) when to stop training, not the buffer.
+constexpr absl::Duration kDeliverForever = absl::InfiniteDuration();
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return context;
+}
+
+class GrpcCoordinatorClient final : public CoordinatorClient {
+ public:
+  explicit GrpcCoordinatorClient(std::shared_ptr<grpc::Channel> channel)
+      : channel_(std::move(channel)), stub_(v1::WorkerCoordination::NewStub(channel_)) {}
+
+  absl::StatusOr<v1::JoinResponse> Join(const v1::JoinRequest& request) override {
+    v1::JoinResponse response;
+    auto context = Context(kJoinTimeout);
+    return Answer(stub_->Join(context.get(), request, &response), "join", std::move(response));
+  }
+
+  absl::StatusOr<v1::RendezvousResponse> Rendezvous(const v1::RendezvousRequest& request,
+                                                    absl::Duration poll) override {
+    v1::RendezvousResponse response;
+    auto context = Context(poll);
+    return Answer(stub_->Rendezvous(context.get(), request, &response), "rendezvous",
+                  std::move(response));
+  }
+
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request,
+                                                  absl::Duration timeout) override {
+    v1::HeartbeatResponse response;
+    auto context = Context(timeout);
+    return Answer(stub_->Heartbeat(context.get(), request, &response), "heartbeat",
+                  std::move(response));
+  }
+
+  absl::Status ReportWindow(const v1::WindowReport& report) override {
+    v1::WindowAck ack;
+    auto context = Context(kReportTimeout);
+    return Answer(stub_->ReportWindow(context.get(), report, &ack), "report window", ack)
+        .status();
+  }
+
+  absl::Status ReportCheckpoint(const v1::CheckpointReport& report) override {
+    v1::CheckpointAck ack;
+    auto context = Context(kReportTimeout);
+    return Answer(stub_->ReportCheckpoint(context.get(), report, &ack), "report checkpoint", ack)
+        .status();
+  }
+
+  absl::Status Leave(const v1::LeaveRequest& request) override {
+    v1::LeaveResponse response;
+    auto context = Context(kLeaveTimeout);
+    return Answer(stub_->Leave(context.get(), request, &response), "leave", response).status();
+  }
+
+ private:
+  template <typename T>
+  static absl::StatusOr<T> Answer(const grpc::Status& status, const char* what, T response) {
+    if (status.ok()) return response;
+    absl::Status converted = FromGrpcStatus(status);
+    return absl::Status(converted.code(), absl::StrCat(what, ": ", converted.message()));
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerCoordination::Stub> stub_;
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> CreateCoordinatorChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  const int bound = static_cast<int>(RetryPolicy::kReconnectBound.count());
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, bound));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, bound));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, bound);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<CoordinatorClient> CreateGrpcCoordinatorClient(
+    std::shared_ptr<grpc::Channel> channel) {
+  return std::make_unique<GrpcCoordinatorClient>(std::move(channel));
+}
+
+bool RetryPolicy::Retryable(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
+}
+
+absl::Status RetryPolicy::Run(const std::function<absl::Status()>& call, absl::Time deadline,
+                              const std::function<bool()>& stop) const {
+  absl::Duration backoff = initial_backoff;
+  while (true) {
+    absl::Status status = call();
+    if (!Retryable(status) || absl::Now() + backoff > deadline || (stop && stop())) {
+      return status;
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(max_backoff, backoff * 2);
+  }
+}
+
+ReportBuffer::ReportBuffer(CoordinatorClient* client, RetryPolicy policy,
+                           std::function<void(const absl::Status&)> on_refused)
+    : client_(client), policy_(policy), on_refused_(std::move(on_refused)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+ReportBuffer::~ReportBuffer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+void ReportBuffer::Add(v1::WindowReport report) {
+  absl::MutexLock lock(&mu_);
+  queue_.emplace_back(std::move(report));
+  ++added_;
+}
+
+void ReportBuffer::Add(v1::CheckpointReport report) {
+  absl::MutexLock lock(&mu_);
+  queue_.emplace_back(std::move(report));
+  ++added_;
+}
+
+absl::Status ReportBuffer::Flush(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  const int64_t target = added_;
+  auto flushed = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ >= target; };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&flushed), deadline)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "reports not delivered: ", target - done_, " still waiting for the coordinator"));
+  }
+  return absl::OkStatus();
+}
+
+size_t ReportBuffer::pending() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+int64_t ReportBuffer::delivered() const {
+  absl::MutexLock lock(&mu_);
+  return delivered_;
+}
+
+absl::Status ReportBuffer::Deliver(const Report& report) {
+  return std::visit(
+      [this](const auto& r) -> absl::Status {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, v1::WindowReport>) {
+          return client_->ReportWindow(r);
+        } else {
+          return client_->ReportCheckpoint(r);
+        }
+      },
+      report);
+}
+
+void ReportBuffer::Loop() {
+  while (true) {
+    Report report;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_ || !queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stop_) return;
+      report = queue_.front();  // stays queued (and pending) until delivered
+    }
+    auto stopping = [this] {
+      absl::MutexLock lock(&mu_);
+      return stop_;
+    };
+    absl::Status status = policy_.Run([&] { return Deliver(report); },
+                                      absl::Now() + kDeliverForever, stopping);
+    if (stopping()) return;
+    if (!status.ok() && on_refused_) on_refused_(status);
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    ++done_;
+    if (status.ok()) ++delivered_;
+  }
+}
+
+}  // namespace murmur::worker
