@@ -1,6 +1,5 @@
 #include "coordinator/job.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
 
 #include <algorithm>
@@ -11,12 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/file.h"
+#include "coordinator/journal.h"
 
 namespace murmur::coordinator {
 namespace {
 
-constexpr int32_t kJournalVersion = 1;
-constexpr char kJournalFile[] = "journal.json";
 // Waits wake this often to look at their `cancelled` callbacks.
 constexpr absl::Duration kCancelPoll = absl::Milliseconds(100);
 
@@ -24,8 +22,6 @@ const char* StateName(int state) {
   static const char* const kNames[] = {"standby", "active", "draining", "dead", "left"};
   return kNames[state];
 }
-
-std::string JournalPath(const std::string& dir) { return dir + "/" + kJournalFile; }
 
 std::string StorePrefix(int64_t generation) { return absl::StrCat("gen-", generation, "/"); }
 
@@ -54,19 +50,10 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(Options options) {
   const std::string& dir = job->options_.journal_dir;
   if (!dir.empty()) {
     if (auto status = MakeDirectories(dir); !status.ok()) return status;
-    if (PathExists(JournalPath(dir))) {
-      auto json = ReadFile(JournalPath(dir));
-      if (!json.ok()) return json.status();
-      journal::State state;
-      google::protobuf::util::JsonParseOptions parse_options;
-      parse_options.ignore_unknown_fields = false;
-      auto parsed = google::protobuf::util::JsonStringToMessage(*json, &state, parse_options);
-      if (!parsed.ok()) {
-        return absl::DataLossError(absl::StrCat(JournalPath(dir), ": ",
-                                                std::string(parsed.message().data(),
-                                                            parsed.message().size())));
-      }
-      if (auto status = job->RestoreFromJournal(state); !status.ok()) return status;
+    if (JournalExists(dir)) {
+      auto state = ReadJournal(dir);
+      if (!state.ok()) return state.status();
+      if (auto status = job->RestoreFromJournal(*state); !status.ok()) return status;
     }
   }
   absl::MutexLock lock(&job->mu_);
@@ -76,11 +63,6 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(Options options) {
 
 absl::Status Job::RestoreFromJournal(const journal::State& state) {
   const std::string path = JournalPath(options_.journal_dir);
-  if (state.version() != kJournalVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": journal version ",
-                                                      state.version(), ", expected ",
-                                                      kJournalVersion));
-  }
   if (!google::protobuf::util::MessageDifferencer::Equals(state.spec(), options_.spec)) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " belongs to a job with a different spec; use another --journal-dir "
@@ -124,7 +106,7 @@ absl::Status Job::RestoreFromJournal(const journal::State& state) {
   announced_at_ = now;
   formed_ = state.formed();
   history_.assign(state.history().begin(), state.history().end());
-  checkpoints_.assign(state.checkpoints().begin(), state.checkpoints().end());
+  checkpoints_.Restore({state.checkpoints().begin(), state.checkpoints().end()});
   evaluations_.assign(state.evaluations().begin(), state.evaluations().end());
   events_.assign(state.events().begin(), state.events().end());
   finished_ = state.finished();
@@ -282,12 +264,7 @@ void Job::Form(const std::vector<Worker*>& members) {
   } else if (ledger_.max_step() > 0) {
     // Nobody holds state but the job has progress: resume from the latest checkpoint, and
     // roll the accounting back with the model, exactly, to the snapshot the checkpoint keeps.
-    const journal::Checkpoint* latest = nullptr;
-    for (const journal::Checkpoint& checkpoint : checkpoints_) {
-      if (latest == nullptr || checkpoint.info().global_step() >= latest->info().global_step()) {
-        latest = &checkpoint;
-      }
-    }
+    const journal::Checkpoint* latest = checkpoints_.Latest();
     const std::vector<journal::EpochConsumed> snapshot =
         latest == nullptr ? std::vector<journal::EpochConsumed>()
                           : std::vector<journal::EpochConsumed>(latest->progress().begin(),
@@ -354,11 +331,7 @@ void Job::MaybeFinish() {
   if (!ledger_.all_complete() && !steps_done) return;
   // After the last step the workers evaluate and write the final checkpoint: the job is
   // finished once that is recorded, so it never looks finished without its final model.
-  bool final_checkpoint = false;
-  for (const journal::Checkpoint& checkpoint : checkpoints_) {
-    final_checkpoint |= checkpoint.info().global_step() >= ledger_.max_step();
-  }
-  if (!final_checkpoint) return;
+  if (!checkpoints_.HasStepAtLeast(ledger_.max_step())) return;
   finished_ = true;
   AddEvent("finished", absl::StrCat("job finished at step ", ledger_.max_step(),
                                     steps_done ? " (max_steps)" : " (all epochs)"));
@@ -376,14 +349,7 @@ void Job::AddEvent(const std::string& kind, const std::string& detail) {
 void Job::Changed() {
   changed_.SignalAll();
   if (options_.journal_dir.empty()) return;
-  google::protobuf::util::JsonPrintOptions print_options;
-  print_options.preserve_proto_field_names = true;
-  std::string json;
-  auto printed = google::protobuf::util::MessageToJsonString(JournalStateLocked(), &json,
-                                                             print_options);
-  absl::Status status =
-      printed.ok() ? WriteFileAtomically(JournalPath(options_.journal_dir), json)
-                   : absl::InternalError(std::string(printed.message()));
+  absl::Status status = WriteJournal(options_.journal_dir, JournalStateLocked());
   if (!status.ok()) {
     // Keep serving (the workers' progress is not lost yet), but say so loudly.
     journal_error_ = std::string(status.message());
@@ -425,7 +391,9 @@ journal::State Job::JournalStateLocked() const {
   *state.mutable_formed() = formed_;
   for (const journal::Generation& entry : history_) *state.add_history() = entry;
   *state.mutable_ledger() = ledger_.ToProto();
-  for (const journal::Checkpoint& checkpoint : checkpoints_) *state.add_checkpoints() = checkpoint;
+  for (const journal::Checkpoint& checkpoint : checkpoints_.all()) {
+    *state.add_checkpoints() = checkpoint;
+  }
   for (const v1::EvaluationMetrics& metrics : evaluations_) *state.add_evaluations() = metrics;
   for (const v1::JobEvent& event : events_) *state.add_events() = event;
   state.set_finished(finished_);
@@ -462,20 +430,6 @@ absl::Status Job::CheckReportGeneration(int64_t generation, bool allow_older) co
                      " has formed since (current generation ", announced_, ")"));
   }
   return absl::OkStatus();
-}
-
-void Job::MarkBest() {
-  int best = -1;
-  for (int i = 0; i < static_cast<int>(checkpoints_.size()); ++i) {
-    const v1::CheckpointInfo& info = checkpoints_[i].info();
-    if (!info.has_metrics()) continue;
-    if (best < 0 || info.metrics().accuracy() > checkpoints_[best].info().metrics().accuracy()) {
-      best = i;
-    }
-  }
-  for (int i = 0; i < static_cast<int>(checkpoints_.size()); ++i) {
-    checkpoints_[i].mutable_info()->set_best(i == best);
-  }
 }
 
 // ---------------------------------------------------------------- worker-facing
@@ -657,32 +611,19 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
   if (report.global_step() < 0 || report.epoch() < 0) {
     return absl::InvalidArgumentError("report checkpoint: negative global_step or epoch");
   }
-  for (const journal::Checkpoint& checkpoint : checkpoints_) {
-    if (checkpoint.info().path() == report.path()) return absl::OkStatus();  // repeated report
+  auto added = checkpoints_.Add(report, ledger_);
+  if (!added.ok()) {
+    return absl::Status(added.status().code(),
+                        absl::StrCat("report checkpoint: ", added.status().message()));
   }
-  journal::Checkpoint& checkpoint = checkpoints_.emplace_back();
-  v1::CheckpointInfo* info = checkpoint.mutable_info();
-  info->set_path(report.path());
-  info->set_global_step(report.global_step());
-  info->set_epoch(report.epoch());
-  checkpoint.set_generation(report.generation());
+  if (!*added) return absl::OkStatus();  // a repeated report
   if (report.has_metrics()) {
-    *info->mutable_metrics() = report.metrics();
     evaluations_.push_back(report.metrics());
     AddEvent("evaluation", absl::StrCat("epoch ", report.metrics().epoch(), " step ",
                                         report.metrics().global_step(), ": accuracy ",
                                         report.metrics().accuracy(), ", loss ",
                                         report.metrics().loss()));
   }
-  auto snapshot = ledger_.SnapshotAt(report.global_step());
-  if (!snapshot.ok()) {
-    // Too late to know the accounting of its step exactly: it cannot be resumed from.
-    checkpoints_.pop_back();
-    return absl::FailedPreconditionError(
-        absl::StrCat("report checkpoint: ", snapshot.status().message()));
-  }
-  for (const journal::EpochConsumed& entry : *snapshot) *checkpoint.add_progress() = entry;
-  MarkBest();
   AddEvent("checkpoint", absl::StrCat(report.path(), " at step ", report.global_step(),
                                       report.epoch_end() ? " (end of epoch)" : ""));
   MaybeFinish();
@@ -781,7 +722,7 @@ v1::JobStatus Job::Status() const {
   }
   for (const v1::EpochAccounting& entry : ledger_.Accounting()) *status.add_accounting() = entry;
   for (const v1::EvaluationMetrics& metrics : evaluations_) *status.add_evaluations() = metrics;
-  for (const journal::Checkpoint& checkpoint : checkpoints_) {
+  for (const journal::Checkpoint& checkpoint : checkpoints_.all()) {
     *status.add_checkpoints() = checkpoint.info();
   }
   return status;
@@ -848,24 +789,14 @@ std::vector<v1::JobEvent> Job::WaitForEvents(int64_t after, absl::Duration wait,
 
 absl::StatusOr<v1::CheckpointInfo> Job::BestCheckpoint() const {
   absl::ReaderMutexLock lock(&mu_);
-  const v1::CheckpointInfo* chosen = nullptr;
-  for (const journal::Checkpoint& checkpoint : checkpoints_) {
-    if (checkpoint.info().best()) return checkpoint.info();
-    if (chosen == nullptr || checkpoint.info().global_step() >= chosen->global_step()) {
-      chosen = &checkpoint.info();
-    }
-  }
-  if (chosen == nullptr) return absl::NotFoundError("no checkpoint has been reported yet");
-  return *chosen;
+  return checkpoints_.Best();
 }
 
 void Job::RecordPublished(const std::string& checkpoint, const std::string& target,
                           int64_t version) {
   absl::MutexLock lock(&mu_);
   const std::string entry = absl::StrCat(target, " -> ", version);
-  for (journal::Checkpoint& record : checkpoints_) {
-    if (record.info().path() == checkpoint) record.mutable_info()->add_published(entry);
-  }
+  checkpoints_.RecordPublished(checkpoint, entry);
   AddEvent("published", absl::StrCat(checkpoint, " to ", entry));
   Changed();
 }

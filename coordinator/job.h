@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "coordinator/checkpoint_registry.h"
 #include "coordinator/clock.h"
 #include "coordinator/journal.pb.h"
 #include "coordinator/kv_store.h"
@@ -184,7 +185,6 @@ class Job {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status CheckReportGeneration(int64_t generation, bool allow_older) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void MarkBest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const Clock* const clock_;
@@ -208,7 +208,7 @@ class Job {
   // formed_'s members say abort_collectives.
   bool formed_lost_member_ ABSL_GUARDED_BY(mu_) = false;
   EpochLedger ledger_ ABSL_GUARDED_BY(mu_);
-  std::vector<journal::Checkpoint> checkpoints_ ABSL_GUARDED_BY(mu_);
+  CheckpointRegistry checkpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::EvaluationMetrics> evaluations_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::JobEvent> events_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,5 +1,6 @@
 // murmur-worker: one data-parallel training worker. Joins the coordinator and trains until the
-// job ends or the worker is drained. SIGTERM leaves at the next step boundary.
+// job ends or the worker is drained. SIGTERM leaves at the next step boundary and exits 0; a
+// worker the coordinator declared dead joins again instead of exiting.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
   flags.Int("warmup-steps", &options.warmup_steps, "steps left out of the timed throughput");
   flags.Int("metrics-port", &options.metrics_port,
             "Prometheus /metrics port on --host (0: pick one; -1: off)");
+  flags.String("trace-dir", &options.trace_dir,
+               "tests: record the rows of every step taken here (tests/lineage_check.h)");
   absl::Status parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
