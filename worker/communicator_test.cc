@@ -148,6 +148,34 @@ TEST_P(CommunicatorTest, MissingPeerTimesOutAsUnavailable) {
   EXPECT_LT(seconds, 30.0);  // bounded, not a hang (the bound itself is what regrouping needs)
 }
 
+TEST_P(CommunicatorTest, AbortEndsACollectiveWaitingForADeadPeerLongBeforeTheTimeout) {
+  auto backend = MakeBackend();
+  const auto timeout = std::chrono::seconds(60);
+  auto comms = backend->Create(3, timeout);
+  // Rank 2 is "dead": ranks 0 and 1 wait for it until the coordinator says so (Abort, from
+  // another thread, as the heartbeat thread does).
+  std::thread aborter([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    comms[0]->Abort();
+    comms[1]->Abort();
+  });
+  absl::Time start = absl::Now();
+  auto statuses = RunRanks(
+      comms,
+      [](Communicator& comm) {
+        at::Tensor t = at::ones({100});
+        return comm.AllReduceSync(t, ReduceOp::kSum);
+      },
+      /*only_first=*/2);
+  aborter.join();
+  const absl::Duration waited = absl::Now() - start;
+  for (const auto& s : statuses) EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_LT(waited, absl::Seconds(20)) << "the abort was not seen before the 60 s timeout";
+  // An aborted group stays unusable.
+  at::Tensor t = at::ones({1});
+  EXPECT_EQ(comms[0]->AllReduceSync(t, ReduceOp::kSum).code(), absl::StatusCode::kUnavailable);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CommunicatorTest, ::testing::Values("gloo", "fake"),
                          [](const auto& info) { return info.param; });
 

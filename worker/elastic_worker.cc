@@ -73,6 +73,7 @@ struct ElasticWorker::Impl {
       form_group;
   RetryPolicy retry;
   std::unique_ptr<ReportBuffer> reports;
+  std::atomic<int64_t> refused_reports{0};  // from the buffer's thread
   v1::JobSpec spec;
   int heartbeat_interval_ms = 1000;
 
@@ -731,8 +732,13 @@ absl::StatusOr<std::unique_ptr<ElasticWorker>> ElasticWorker::Create(
   Impl* self = impl.get();
   impl->reports = std::make_unique<ReportBuffer>(
       impl->client.get(), impl->retry, [self](const absl::Status& refused) {
-        std::fprintf(stderr, "[worker %s] report refused: %s\n", self->options.name.c_str(),
-                     std::string(refused.message()).c_str());
+        // A stale generation refuses every buffered report of it: say so, not each time.
+        const int64_t count = ++self->refused_reports;
+        if (count <= 3 || count % 100 == 0) {
+          std::fprintf(stderr, "[worker %s] report refused (%lld so far): %s\n",
+                       self->options.name.c_str(), static_cast<long long>(count),
+                       std::string(refused.message()).c_str());
+        }
       });
   auto metrics = WorkerMetrics::Create(impl->options.host, impl->options.metrics_port);
   if (!metrics.ok()) return metrics.status();

@@ -6,9 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace murmur::worker {
 namespace {
@@ -66,8 +67,14 @@ class GlooCommunicator final : public Communicator {
   ~GlooCommunicator() override {
     if (!aborted_->load()) return;
     // ProcessGroupGloo's destructor waits for the collectives in flight, which end only at the
-    // collective timeout: let a thread of its own wait for that, not the regrouping worker.
-    std::thread([group = std::move(group_)]() mutable { group.reset(); }).detach();
+    // collective timeout, and joins its threads. The regrouping worker must not wait for that,
+    // and a thread destroying it could still be running when the process exits. So an aborted
+    // group is kept, never destroyed: its in-flight work fails at the timeout and releases its
+    // tensors; what stays is the group's idle threads and connections (a few per abort).
+    static absl::Mutex mu;
+    static auto* const aborted_groups = new std::vector<c10::intrusive_ptr<c10d::ProcessGroupGloo>>;
+    absl::MutexLock lock(&mu);
+    aborted_groups->push_back(std::move(group_));
   }
 
   void Abort() override { aborted_->store(true); }
