@@ -33,51 +33,55 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
   absl::StatusOr<v1::JoinResponse> Join(const v1::JoinRequest& request) override {
     v1::JoinResponse response;
     auto context = Context(kJoinTimeout);
-    return Answer(stub_->Join(context.get(), request, &response), "join", std::move(response));
+    grpc::Status status = stub_->Join(context.get(), request, &response);
+    return Answer(status, "join", std::move(response));
   }
 
   absl::StatusOr<v1::RendezvousResponse> Rendezvous(const v1::RendezvousRequest& request,
                                                     absl::Duration poll) override {
     v1::RendezvousResponse response;
     auto context = Context(poll);
-    return Answer(stub_->Rendezvous(context.get(), request, &response), "rendezvous",
-                  std::move(response));
+    grpc::Status status = stub_->Rendezvous(context.get(), request, &response);
+    return Answer(status, "rendezvous", std::move(response));
   }
 
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request,
                                                   absl::Duration timeout) override {
     v1::HeartbeatResponse response;
     auto context = Context(timeout);
-    return Answer(stub_->Heartbeat(context.get(), request, &response), "heartbeat",
-                  std::move(response));
+    grpc::Status status = stub_->Heartbeat(context.get(), request, &response);
+    return Answer(status, "heartbeat", std::move(response));
   }
 
   absl::Status ReportWindow(const v1::WindowReport& report) override {
     v1::WindowAck ack;
     auto context = Context(kReportTimeout);
-    return Answer(stub_->ReportWindow(context.get(), report, &ack), "report window", ack)
-        .status();
+    return Answer(stub_->ReportWindow(context.get(), report, &ack), "report window");
   }
 
   absl::Status ReportCheckpoint(const v1::CheckpointReport& report) override {
     v1::CheckpointAck ack;
     auto context = Context(kReportTimeout);
-    return Answer(stub_->ReportCheckpoint(context.get(), report, &ack), "report checkpoint", ack)
-        .status();
+    return Answer(stub_->ReportCheckpoint(context.get(), report, &ack), "report checkpoint");
   }
 
   absl::Status Leave(const v1::LeaveRequest& request) override {
     v1::LeaveResponse response;
     auto context = Context(kLeaveTimeout);
-    return Answer(stub_->Leave(context.get(), request, &response), "leave", response).status();
+    return Answer(stub_->Leave(context.get(), request, &response), "leave");
   }
 
  private:
-  template <typename T>
-  static absl::StatusOr<T> Answer(const grpc::Status& status, const char* what, T response) {
-    if (status.ok()) return response;
+  // Call the stub first, then this: the response must be read after the call filled it.
+  static absl::Status Answer(const grpc::Status& status, const char* what) {
+    if (status.ok()) return absl::OkStatus();
     absl::Status converted = FromGrpcStatus(status);
     return absl::Status(converted.code(), absl::StrCat(what, ": ", converted.message()));
+  }
+  template <typename T>
+  static absl::StatusOr<T> Answer(const grpc::Status& status, const char* what, T response) {
+    if (!status.ok()) return Answer(status, what);
+    return response;
   }
 
   std::shared_ptr<grpc::Channel> channel_;
