@@ -324,11 +324,16 @@ void Job::Form(const std::vector<Worker*>& members) {
   MaybeAnnounce("membership changed while generation formed");
 }
 
+bool Job::TrainingDone() const {
+  const int64_t max_steps = options_.spec.max_steps();
+  return ledger_.all_complete() || (max_steps > 0 && ledger_.max_step() >= max_steps);
+}
+
 void Job::MaybeFinish() {
   if (finished_) return;
   const int64_t max_steps = options_.spec.max_steps();
   const bool steps_done = max_steps > 0 && ledger_.max_step() >= max_steps;
-  if (!ledger_.all_complete() && !steps_done) return;
+  if (!TrainingDone()) return;
   // After the last step the workers evaluate and write the final checkpoint: the job is
   // finished once that is recorded, so it never looks finished without its final model.
   if (!checkpoints_.HasStepAtLeast(ledger_.max_step())) return;
@@ -488,8 +493,12 @@ absl::StatusOr<v1::RendezvousResponse> Job::Rendezvous(const v1::RendezvousReque
   worker->ready_state_generation = request.global_step() >= 0 ? request.state_generation() : 0;
   if (IsMember(worker->id)) {
     // A member of the newest generation wants a new one: its collective failed before we
-    // noticed anything (or it was told by a heartbeat and this is the announced one).
-    MaybeAnnounce(absl::StrCat(worker->id, " asked to regroup"), /*force=*/true);
+    // noticed anything (or it was told by a heartbeat and this is the announced one). Unless
+    // training is over: then it is a rank that finished before rank 0's final checkpoint
+    // arrived, and it waits for the job to finish (a death still regroups, through Tick).
+    if (!TrainingDone()) {
+      MaybeAnnounce(absl::StrCat(worker->id, " asked to regroup"), /*force=*/true);
+    }
   } else {
     MaybeAnnounce(absl::StrCat(worker->id, " wants to join"));
   }

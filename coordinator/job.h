@@ -175,6 +175,8 @@ class Job {
   // Forms the pending generation when its conditions hold.
   void TryForm() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Form(const std::vector<Worker*>& members) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every window is recorded (all epochs, or max_steps): only the final checkpoint is missing.
+  bool TrainingDone() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddEvent(const std::string& kind, const std::string& detail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

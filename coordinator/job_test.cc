@@ -643,6 +643,28 @@ TEST_F(JobTest, CheckpointsTrackBestAndEvaluations) {
   EXPECT_EQ(best->path(), "/c/2");
 }
 
+TEST_F(JobTest, ARankDoneBeforeTheFinalCheckpointWaitsInsteadOfRegrouping) {
+  Start(MakeOptions());
+  const std::string a = Join(), b = Join();
+  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
+  auto rb = RendezvousAsync(b, 0, -1);
+  AwaitArrival(b);
+  ASSERT_TRUE(RendezvousAsync(a, 1, -1).get().ok());
+  ASSERT_TRUE(rb.get().ok());
+  for (int step = 1; step <= 5; ++step) {
+    ASSERT_TRUE(Report(b, 2, step, 0, (step - 1) * 20, step * 20).ok());
+  }
+  // b trained the last window and asks for what is next while a still writes the checkpoint.
+  auto waiting = RendezvousAsync(b, 2, 5);
+  AwaitArrival(b);
+  EXPECT_EQ(job_->announced_generation(), 2);  // no regroup for the job's last moment
+  ASSERT_TRUE(ReportCheckpoint(a, 2, "/ckpt/final", 5).ok());
+  auto finished = waiting.get();
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_TRUE(finished->job_finished());
+  EXPECT_EQ(job_->announced_generation(), 2);
+}
+
 TEST_F(JobTest, MaxStepsFinishesTheJob) {
   Job::Options options = MakeOptions();
   options.spec.set_max_steps(2);

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/file.h"
@@ -45,6 +47,14 @@ absl::StatusOr<int> WaitForPortFile(Subprocess& process, const std::string& path
   return absl::DeadlineExceededError(absl::StrCat("no port in ", path, ":\n", Tail(log)));
 }
 
+// `relative` (a runfiles path such as "worker/murmur-worker") made absolute, for programs started
+// through `ip netns exec`.
+std::string Absolute(const std::string& relative) {
+  char cwd[4096];
+  if (::getcwd(cwd, sizeof(cwd)) == nullptr) return relative;
+  return absl::StrCat(cwd, "/", relative);
+}
+
 }  // namespace
 
 std::string WriteTweetCorpus(const std::string& dir, int per_class) {
@@ -75,19 +85,25 @@ Cluster::~Cluster() {
 }
 
 absl::Status Cluster::StartCoordinator(const std::vector<std::string>& extra_flags) {
+  coordinator_flags_ = extra_flags;
   std::remove((dir_ + "/port").c_str());
   std::vector<std::string> argv = {"coordinator/murmur-coordinator", "--spec", spec_path_,
                                    "--journal-dir", dir_, "--port", absl::StrCat(port_)};
+  if (network_ != nullptr) {
+    argv[0] = Absolute(argv[0]);
+    argv.insert(argv.end(), {"--host", "0.0.0.0"});
+  }
   if (metrics_) argv.insert(argv.end(), {"--metrics-port", "0"});
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  if (network_ != nullptr) argv = network_->Wrap(0, std::move(argv));
   auto started = Subprocess::Start(argv, dir_ + "/logs/coordinator.log");
   if (!started.ok()) return started.status();
   coordinator_ = *std::move(started);
-  // The coordinator writes DIR/port once its server listens on 127.0.0.1.
+  // The coordinator writes DIR/port once its server listens.
   auto port = WaitForPortFile(*coordinator_, dir_ + "/port", dir_ + "/logs/coordinator.log", 120);
   if (!port.ok()) return port.status();
   port_ = *port;
-  address_ = absl::StrCat("127.0.0.1:", port_);
+  address_ = absl::StrCat(network_ != nullptr ? network_->address(0) : "127.0.0.1", ":", port_);
   control_ =
       v1::JobControl::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   return absl::OkStatus();
@@ -100,14 +116,47 @@ void Cluster::KillCoordinator() {
   }
 }
 
-absl::Status Cluster::AddWorker(const std::string& name) {
-  auto started = Subprocess::Start(
-      {"worker/murmur-worker", "--coordinator", address_, "--name", name, "--cache-dir",
-       dir_ + "/cache-" + name, "--threads", "1", "--progress-seconds", "1", "--summary",
-       dir_ + "/summary-" + name + ".json", "--metrics-port", metrics_ ? "0" : "-1"},
-      dir_ + "/logs/" + name + ".log");
+absl::Status Cluster::RestartCoordinator(double down_seconds) {
+  KillCoordinator();
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(down_seconds * 1000)));
+  return StartCoordinator(coordinator_flags_);
+}
+
+absl::Status Cluster::EnableTrace() {
+  if (auto made = MakeDirectories(trace_dir()); !made.ok()) return made;
+  trace_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::AddWorker(const std::string& name, int host,
+                                const std::vector<std::string>& extra_flags) {
+  if (network_ == nullptr && host != -1) {
+    return absl::InvalidArgumentError(absl::StrCat("worker ", name, ": host ", host,
+                                                   " without a network (UseNetwork)"));
+  }
+  if (network_ != nullptr && (host < 0 || host >= network_->num_hosts())) {
+    return absl::InvalidArgumentError(absl::StrCat("worker ", name, ": host ", host,
+                                                   " is not one of the ", network_->num_hosts(),
+                                                   " hosts"));
+  }
+  std::vector<std::string> argv = {
+      "worker/murmur-worker", "--coordinator", address_, "--name", name, "--cache-dir",
+      dir_ + "/cache-" + name, "--threads", "1", "--progress-seconds", "1", "--summary",
+      dir_ + "/summary-" + name + ".json", "--metrics-port", metrics_ ? "0" : "-1"};
+  if (network_ != nullptr) {
+    argv[0] = Absolute(argv[0]);
+    argv.insert(argv.end(), {"--host", network_->address(host)});
+  }
+  if (trace_) argv.insert(argv.end(), {"--trace-dir", trace_dir()});
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  if (network_ != nullptr) argv = network_->Wrap(host, std::move(argv));
+  if (auto old = workers_.find(name); old != workers_.end()) {
+    old->second->Stop(std::chrono::seconds(5));
+  }
+  auto started = Subprocess::Start(argv, dir_ + "/logs/" + name + ".log");
   if (!started.ok()) return started.status();
   workers_[name] = *std::move(started);
+  worker_hosts_[name] = host;
   return absl::OkStatus();
 }
 
@@ -163,6 +212,50 @@ void Cluster::SignalWorker(const std::string& name, int signal) {
 
 std::optional<int> Cluster::WorkerExit(const std::string& name) {
   return workers_.at(name)->Poll();
+}
+
+std::vector<std::string> Cluster::WorkerNames() const {
+  std::vector<std::string> names;
+  for (const auto& [name, worker] : workers_) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> Cluster::RunningWorkers() {
+  std::vector<std::string> names;
+  for (auto& [name, worker] : workers_) {
+    if (!worker->Poll().has_value()) names.push_back(name);
+  }
+  return names;
+}
+
+int Cluster::WorkerHost(const std::string& name) const { return worker_hosts_.at(name); }
+
+absl::Status Cluster::PartitionWorker(const std::string& name) {
+  if (network_ == nullptr) return absl::FailedPreconditionError("no network (UseNetwork)");
+  return network_->Partition(worker_hosts_.at(name));
+}
+
+absl::Status Cluster::HealWorker(const std::string& name) {
+  if (network_ == nullptr) return absl::FailedPreconditionError("no network (UseNetwork)");
+  return network_->Heal(worker_hosts_.at(name));
+}
+
+absl::StatusOr<int64_t> Cluster::SummaryGlobalStep() const {
+  int64_t best = -1;
+  const std::string key = "\"global_step\": ";
+  for (const auto& [name, worker] : workers_) {
+    auto summary = ReadFile(dir_ + "/summary-" + name + ".json");
+    if (!summary.ok()) continue;
+    size_t at = summary->find(key);
+    if (at == std::string::npos) continue;
+    at += key.size();
+    size_t end = at;
+    while (end < summary->size() && std::isdigit((*summary)[end])) ++end;
+    int64_t step = 0;
+    if (absl::SimpleAtoi(summary->substr(at, end - at), &step)) best = std::max(best, step);
+  }
+  if (best < 0) return absl::NotFoundError("no worker wrote a summary with a global_step");
+  return best;
 }
 
 absl::StatusOr<v1::JobStatus> Cluster::Status() {

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <thread>
@@ -52,6 +53,9 @@ class ElasticWorkerTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    // A failed test may leave a worker cut off or held: let everything run to its end.
+    if (!release_.HasBeenNotified()) release_.Notify();
+    for (auto& worker : workers_) worker.link->SetReachable(true);
     for (auto& worker : workers_) {
       if (worker.thread.joinable()) worker.thread.join();
     }
@@ -137,6 +141,10 @@ class ElasticWorkerTest : public ::testing::Test {
     ElasticWorkerDependencies dependencies;
     dependencies.coordinator = std::move(link);
     dependencies.form_group = [this](const v1::RendezvousResponse& assignment) {
+      if (assignment.generation() >= hold_from_generation_) {
+        if (!held_once_.exchange(true)) held_.Notify();
+        release_.WaitForNotification();
+      }
       absl::MutexLock lock(&hubs_mu_);
       auto& hub = hubs_[assignment.generation()];
       if (hub == nullptr) {
@@ -230,6 +238,11 @@ class ElasticWorkerTest : public ::testing::Test {
   std::unique_ptr<coordinator::Job> job_;
   absl::Notification stop_ticks_;
   std::thread ticker_;
+  // Groups of generations from this one on form only after release_ (a test's way to keep
+  // the job from ending before the fault it stages is over); held_ says one is waiting.
+  std::atomic<int64_t> hold_from_generation_{std::numeric_limits<int64_t>::max()};
+  absl::Notification held_, release_;
+  std::atomic<bool> held_once_{false};
   absl::Mutex hubs_mu_;
   std::map<int64_t, std::unique_ptr<FakeCollectiveHub>> hubs_;
   std::deque<Running> workers_;
@@ -261,7 +274,7 @@ TEST_F(ElasticWorkerTest, TrainingGoesOnThroughACoordinatorRestart) {
 }
 
 TEST_F(ElasticWorkerTest, AWorkerDeclaredDeadJoinsAgainWithItsStateDiscarded) {
-  StartJob(", \"epochs\": 40");  // long enough that b is back before the end
+  StartJob(", \"epochs\": 40");  // outlasts b's death detection
   AddWorker("a");
   Running& b = AddWorker("b");
   WaitFor([](const v1::JobStatus& s) {
@@ -269,6 +282,7 @@ TEST_F(ElasticWorkerTest, AWorkerDeclaredDeadJoinsAgainWithItsStateDiscarded) {
     for (const auto& w : s.workers()) active += w.state() == "active";
     return active == 2 && s.global_step() >= 3;
   }, 60);
+  hold_from_generation_ = 2;     // the survivor must not finish the job before b is back
   b.link->SetReachable(false);  // b is partitioned off the coordinator
   WaitFor([](const v1::JobStatus& s) {
     for (const auto& w : s.workers()) {
@@ -278,12 +292,11 @@ TEST_F(ElasticWorkerTest, AWorkerDeclaredDeadJoinsAgainWithItsStateDiscarded) {
   }, 30);
   // The survivor regroups alone after the detector's timeout, not after a collective timeout
   // on top (its heartbeat said abort_collectives).
-  WaitFor([](const v1::JobStatus& s) {
-    int active = 0;
-    for (const auto& w : s.workers()) active += w.state() == "active";
-    return active == 1 && s.message().empty();
-  }, 30);
+  ASSERT_TRUE(held_.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(Status().generation(), 2);
   b.link->SetReachable(true);
+  WaitFor([this](const v1::JobStatus&) { return CountEvents("worker_joined") == 3; }, 60);
+  release_.Notify();
   const v1::JobStatus rejoined = WaitFor([](const v1::JobStatus& s) {
     int b_active = 0;
     for (const auto& w : s.workers()) b_active += w.name() == "b" && w.state() == "active";
