@@ -567,8 +567,7 @@ absl::StatusOr<v1::HeartbeatResponse> Job::Heartbeat(const v1::HeartbeatRequest&
   return response;
 }
 
-absl::Status Job::ReportWindow(const v1::WindowReport& report) {
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<bool> Job::RecordWindow(const v1::WindowReport& report) {
   auto it = workers_.find(report.worker_id());
   if (it == workers_.end()) {
     return absl::NotFoundError(
@@ -586,7 +585,7 @@ absl::Status Job::ReportWindow(const v1::WindowReport& report) {
     return absl::Status(result.status().code(),
                         absl::StrCat("report window: ", result.status().message()));
   }
-  if (result->outcome == EpochLedger::Outcome::kDuplicate) return absl::OkStatus();
+  if (result->outcome == EpochLedger::Outcome::kDuplicate) return false;
   loss_ = report.loss();
   if (result->duplicated > 0) {
     std::fprintf(stderr,
@@ -599,8 +598,33 @@ absl::Status Job::ReportWindow(const v1::WindowReport& report) {
                                        report.global_step()));
   }
   MaybeFinish();
-  Changed();
+  return true;
+}
+
+absl::Status Job::ReportWindow(const v1::WindowReport& report) {
+  absl::MutexLock lock(&mu_);
+  auto changed = RecordWindow(report);
+  if (!changed.ok()) return changed.status();
+  if (*changed) Changed();
   return absl::OkStatus();
+}
+
+v1::WindowReportsAck Job::ReportWindows(const v1::WindowReports& reports) {
+  absl::MutexLock lock(&mu_);
+  v1::WindowReportsAck ack;
+  bool changed = false;
+  for (const v1::WindowReport& report : reports.reports()) {
+    auto recorded = RecordWindow(report);
+    if (!recorded.ok()) {
+      ack.set_refused_code(static_cast<int32_t>(recorded.status().code()));
+      ack.set_refused_message(std::string(recorded.status().message()));
+      break;
+    }
+    changed |= *recorded;
+    ack.set_recorded(ack.recorded() + 1);
+  }
+  if (changed) Changed();
+  return ack;
 }
 
 absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {

@@ -91,6 +91,8 @@ class Job {
       const std::function<bool()>& cancelled = {});
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   absl::Status ReportWindow(const v1::WindowReport& report);
+  // The reports in order, journaled once; stops at the first refused one (see WindowReportsAck).
+  v1::WindowReportsAck ReportWindows(const v1::WindowReports& reports);
   absl::Status ReportCheckpoint(const v1::CheckpointReport& report);
   absl::Status Leave(const v1::LeaveRequest& request);
 
@@ -187,6 +189,9 @@ class Job {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status CheckReportGeneration(int64_t generation, bool allow_older) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Records one window report; whether the state changed (a repeat changes nothing).
+  absl::StatusOr<bool> RecordWindow(const v1::WindowReport& report)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const Clock* const clock_;

@@ -66,6 +66,13 @@ grpc::Status WorkerCoordinationService::ReportWindow(grpc::ServerContext*,
   return ToGrpcStatus(job_->ReportWindow(*request));
 }
 
+grpc::Status WorkerCoordinationService::ReportWindows(grpc::ServerContext*,
+                                                      const v1::WindowReports* request,
+                                                      v1::WindowReportsAck* response) {
+  *response = job_->ReportWindows(*request);
+  return grpc::Status::OK;
+}
+
 grpc::Status WorkerCoordinationService::ReportCheckpoint(grpc::ServerContext*,
                                                          const v1::CheckpointReport* request,
                                                          v1::CheckpointAck*) {

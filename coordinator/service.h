@@ -35,6 +35,8 @@ class WorkerCoordinationService final : public v1::WorkerCoordination::Service {
                           v1::RendezvousResponse* response) override;
   grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                          v1::HeartbeatResponse* response) override;
+  grpc::Status ReportWindows(grpc::ServerContext* context, const v1::WindowReports* request,
+                             v1::WindowReportsAck* response) override;
   grpc::Status ReportWindow(grpc::ServerContext* context, const v1::WindowReport* request,
                             v1::WindowAck* response) override;
   grpc::Status ReportCheckpoint(grpc::ServerContext* context, const v1::CheckpointReport* request,

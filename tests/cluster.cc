@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "base/file.h"
 #include "base/test_util.h"
+#include "worker/coordinator_client.h"
 
 namespace murmur::testing {
 namespace {
@@ -105,7 +106,9 @@ absl::Status Cluster::StartCoordinator(const std::vector<std::string>& extra_fla
   port_ = *port;
   address_ = absl::StrCat(network_ != nullptr ? network_->address(0) : "127.0.0.1", ":", port_);
   control_ =
-      v1::JobControl::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+      // Bounded reconnect backoff, as the workers have: after a restart the test sees the
+      // coordinator as soon as they do (gRPC's default backoff grows to minutes).
+      v1::JobControl::NewStub(worker::CreateCoordinatorChannel(address_));
   return absl::OkStatus();
 }
 

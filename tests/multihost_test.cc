@@ -38,6 +38,7 @@
 #include "tests/cluster.h"
 #include "tests/lineage_check.h"
 #include "tests/netns.h"
+#include "worker/coordinator_client.h"
 
 namespace murmur::testing {
 namespace {
@@ -155,7 +156,7 @@ class StepRecorder {
 
   explicit StepRecorder(const std::string& address)
       : stub_(v1::JobControl::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))),
+            worker::CreateCoordinatorChannel(address))),
         thread_([this] { Loop(); }) {}
   ~StepRecorder() {
     stop_ = true;
@@ -551,14 +552,17 @@ TEST(MultiHostTest, EveryWorkerReplaced) {
 // A seeded random schedule of faults over a multi-epoch job. MURMUR_FAULT_SEED replays another.
 TEST(MultiHostTest, RandomFaultSchedule) {
   constexpr int kHosts = 8;  // 0: coordinator; 1-3: the first workers; 4-7: added ones
-  constexpr int kFaults = 10;
+  // MURMUR_FAULTS lengthens the schedule (tests/fault_drill.sh runs 50); the job grows with it.
+  int faults_wanted = 10;
+  if (const char* env = std::getenv("MURMUR_FAULTS")) faults_wanted = std::atoi(env);
+  const size_t kFaults = static_cast<size_t>(std::max(1, faults_wanted));
   constexpr int kMaxWorkers = 5;
   NETWORK_OR_SKIP(network, kHosts);
   uint32_t seed = 20240617;
   if (const char* env = std::getenv("MURMUR_FAULT_SEED")) seed = std::strtoul(env, nullptr, 10);
   std::printf("fault schedule seed %u (MURMUR_FAULT_SEED=%u replays it)\n", seed, seed);
   std::mt19937 rng(seed);
-  constexpr int kEpochs = 5;
+  const int kEpochs = std::max<int>(5, static_cast<int>(kFaults) / 2);
   Cluster cluster("random-faults", Corpus(22000), Spec(kEpochs));
   cluster.UseNetwork(network.get());
   Trace(cluster);

@@ -1,6 +1,7 @@
 #include "worker/coordinator_client.h"
 
 #include <algorithm>
+#include <vector>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -53,10 +54,11 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
     return Answer(status, "heartbeat", std::move(response));
   }
 
-  absl::Status ReportWindow(const v1::WindowReport& report) override {
-    v1::WindowAck ack;
+  absl::StatusOr<v1::WindowReportsAck> ReportWindows(const v1::WindowReports& reports) override {
+    v1::WindowReportsAck ack;
     auto context = Context(kReportTimeout);
-    return Answer(stub_->ReportWindow(context.get(), report, &ack), "report window");
+    grpc::Status status = stub_->ReportWindows(context.get(), reports, &ack);
+    return Answer(status, "report windows", std::move(ack));
   }
 
   absl::Status ReportCheckpoint(const v1::CheckpointReport& report) override {
@@ -169,22 +171,35 @@ int64_t ReportBuffer::delivered() const {
   return delivered_;
 }
 
-absl::Status ReportBuffer::Deliver(const Report& report) {
-  return std::visit(
-      [this](const auto& r) -> absl::Status {
-        using T = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<T, v1::WindowReport>) {
-          return client_->ReportWindow(r);
-        } else {
-          return client_->ReportCheckpoint(r);
-        }
-      },
-      report);
+absl::StatusOr<ReportBuffer::Delivery> ReportBuffer::Deliver(const std::vector<Report>& batch) {
+  Delivery delivery;
+  if (const auto* checkpoint = std::get_if<v1::CheckpointReport>(&batch.front())) {
+    absl::Status status = client_->ReportCheckpoint(*checkpoint);
+    if (RetryPolicy::Retryable(status)) return status;
+    if (status.ok()) delivery.recorded = 1;
+    delivery.refused = status;
+    return delivery;
+  }
+  v1::WindowReports reports;
+  for (const Report& report : batch) *reports.add_reports() = std::get<v1::WindowReport>(report);
+  auto ack = client_->ReportWindows(reports);
+  if (!ack.ok()) {
+    if (RetryPolicy::Retryable(ack.status())) return ack.status();
+    // The call itself was refused (not one report): count it against the first.
+    delivery.refused = ack.status();
+    return delivery;
+  }
+  delivery.recorded = ack->recorded();
+  if (ack->recorded() < static_cast<int>(batch.size())) {
+    delivery.refused = absl::Status(static_cast<absl::StatusCode>(ack->refused_code()),
+                                    ack->refused_message());
+  }
+  return delivery;
 }
 
 void ReportBuffer::Loop() {
   while (true) {
-    Report report;
+    std::vector<Report> batch;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -192,20 +207,46 @@ void ReportBuffer::Loop() {
       };
       mu_.Await(absl::Condition(&ready));
       if (stop_) return;
-      report = queue_.front();  // stays queued (and pending) until delivered
+      // Reports stay queued (and pending) until delivered. A checkpoint goes alone, so that it
+      // arrives after the windows before it and before those after it.
+      batch.push_back(queue_.front());
+      if (std::holds_alternative<v1::WindowReport>(queue_.front())) {
+        for (size_t i = 1; i < queue_.size() && static_cast<int>(batch.size()) < kMaxBatch &&
+                           std::holds_alternative<v1::WindowReport>(queue_[i]);
+             ++i) {
+          batch.push_back(queue_[i]);
+        }
+      }
     }
     auto stopping = [this] {
       absl::MutexLock lock(&mu_);
       return stop_;
     };
-    absl::Status status = policy_.Run([&] { return Deliver(report); },
-                                      absl::Now() + kDeliverForever, stopping);
+    absl::StatusOr<Delivery> delivery;
+    policy_
+        .Run(
+            [&] {
+              delivery = Deliver(batch);
+              return delivery.status();
+            },
+            absl::Now() + kDeliverForever, stopping)
+        .IgnoreError();  // `delivery` holds the outcome
     if (stopping()) return;
-    if (!status.ok() && on_refused_) on_refused_(status);
+    int taken = 0;
+    absl::Status refused;
+    if (delivery.ok()) {
+      taken = delivery->recorded;
+      refused = delivery->refused;
+      if (!refused.ok()) ++taken;  // the refused one is dropped too
+    } else {
+      refused = delivery.status();  // not retryable, and not an answer about any one report
+      taken = 1;
+    }
+    if (!refused.ok() && on_refused_) on_refused_(refused);
     absl::MutexLock lock(&mu_);
-    queue_.pop_front();
-    ++done_;
-    if (status.ok()) ++delivered_;
+    for (int i = 0; i < taken && !queue_.empty(); ++i) queue_.pop_front();
+    done_ += taken;
+    delivered_ += delivery.ok() ? delivery->recorded : 0;
   }
 }
 

@@ -8,8 +8,9 @@
 //    restarted coordinator within max_backoff of its return).
 //  - ReportBuffer: window and checkpoint reports, delivered in order from a thread of its own,
 //    so no training step waits on the coordinator. Reports wait in it through an outage and are
-//    delivered when the coordinator is back; the coordinator de-duplicates by step, so a report
-//    delivered twice (an answer lost on the way back) does no harm.
+//    delivered when the coordinator is back, consecutive windows in batches (one journal write
+//    each); the coordinator de-duplicates by step, so a report delivered twice (an answer lost
+//    on the way back) does no harm.
 //
 // The client is thread-safe (the heartbeat thread, the training thread and the buffer's thread
 // share it). The buffer borrows the client, which must outlive it.
@@ -44,7 +45,8 @@ class CoordinatorClient {
                                                             absl::Duration poll) = 0;
   virtual absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request,
                                                           absl::Duration timeout) = 0;
-  virtual absl::Status ReportWindow(const v1::WindowReport& report) = 0;
+  // Window reports in step order, recorded up to the first refused one (WindowReportsAck).
+  virtual absl::StatusOr<v1::WindowReportsAck> ReportWindows(const v1::WindowReports& reports) = 0;
   virtual absl::Status ReportCheckpoint(const v1::CheckpointReport& report) = 0;
   virtual absl::Status Leave(const v1::LeaveRequest& request) = 0;
 };
@@ -93,8 +95,16 @@ class ReportBuffer {
 
  private:
   using Report = std::variant<v1::WindowReport, v1::CheckpointReport>;
+  // Window reports sent in one call at most.
+  static constexpr int kMaxBatch = 128;
   void Loop();
-  absl::Status Deliver(const Report& report);
+  // Delivers the front `count` reports (one checkpoint, or `count` windows); how many of them
+  // were recorded, and the status of the one refused after those, if any.
+  struct Delivery {
+    int recorded = 0;
+    absl::Status refused;
+  };
+  absl::StatusOr<Delivery> Deliver(const std::vector<Report>& batch);
 
   CoordinatorClient* const client_;
   const RetryPolicy policy_;

@@ -94,6 +94,20 @@ TEST_F(ReportBufferTest, ReportsWaitThroughAnOutageAndArriveInOrder) {
   EXPECT_EQ(status.accounting(0).duplicated(), 0);
 }
 
+TEST_F(ReportBufferTest, ABacklogIsDeliveredInBatches) {
+  ReportBuffer buffer(coordinator_.get(), FastRetry());
+  coordinator_->SetReachable(false);
+  for (int64_t step = 1; step <= 10; ++step) buffer.Add(Window(step));
+  absl::SleepFor(absl::Milliseconds(50));
+  const int64_t calls_before = coordinator_->calls();
+  coordinator_->SetReachable(true);
+  ASSERT_TRUE(buffer.Flush(absl::Now() + absl::Seconds(30)).ok());
+  EXPECT_EQ(buffer.delivered(), 10);
+  EXPECT_EQ(job_->Status().global_step(), 10);
+  // One call (one journal write) for the backlog, not one per step.
+  EXPECT_LE(coordinator_->calls() - calls_before, 2);
+}
+
 TEST_F(ReportBufferTest, ARepeatedDeliveryIsHarmless) {
   ReportBuffer buffer(coordinator_.get(), FastRetry());
   buffer.Add(Window(1));

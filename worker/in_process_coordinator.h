@@ -49,10 +49,10 @@ class InProcessCoordinator final : public CoordinatorClient {
     if (job == nullptr) return Unreachable();
     return job->Heartbeat(request);
   }
-  absl::Status ReportWindow(const v1::WindowReport& report) override {
+  absl::StatusOr<v1::WindowReportsAck> ReportWindows(const v1::WindowReports& reports) override {
     coordinator::Job* job = Reach();
     if (job == nullptr) return Unreachable();
-    return job->ReportWindow(report);
+    return job->ReportWindows(reports);
   }
   absl::Status ReportCheckpoint(const v1::CheckpointReport& report) override {
     coordinator::Job* job = Reach();
