@@ -93,6 +93,16 @@ class JobTest : public ::testing::Test {
     ADD_FAILURE() << id << " never arrived";
   }
 
+  // a forms generation 1 alone (join_settle 0), then b wants in: generation 2 forms with a as
+  // rank 0 (at `a_step`, its state's progress) and b as rank 1.
+  void FormTwoWorkerGeneration(const std::string& a, const std::string& b, int64_t a_step = -1) {
+    ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
+    auto rb = RendezvousAsync(b, 0, -1);
+    AwaitArrival(b);
+    ASSERT_TRUE(RendezvousAsync(a, 1, a_step).get().ok());
+    ASSERT_TRUE(rb.get().ok());
+  }
+
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& id, int64_t generation,
                                                   int64_t step = 0) {
     v1::HeartbeatRequest request;
@@ -444,11 +454,7 @@ TEST_F(JobTest, AMemberWhoseCollectiveFailedForcesARegroup) {
 TEST_F(JobTest, DrainedWorkerIsToldAndTheOthersRegroup) {
   Start(MakeOptions());
   const std::string a = Join(), b = Join();
-  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());  // join_settle 0: forms alone
-  auto rb = RendezvousAsync(b, 0, -1);
-  AwaitArrival(b);
-  ASSERT_TRUE(RendezvousAsync(a, 1, 0).get().ok());
-  ASSERT_TRUE(rb.get().ok());
+  FormTwoWorkerGeneration(a, b, /*a_step=*/0);
   ASSERT_TRUE(job_->DrainWorker(a).ok());
   auto heartbeat = Heartbeat(a, 2, 3);
   ASSERT_TRUE(heartbeat.ok());
@@ -580,11 +586,7 @@ TEST_F(JobTest, AMemberAheadOfTheLedgerIsNotAStateSource) {
 TEST_F(JobTest, SurvivorsAreToldToAbortCollectivesWithADeadMember) {
   Start(MakeOptions());
   const std::string a = Join(), b = Join();
-  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
-  auto rb = RendezvousAsync(b, 0, -1);
-  AwaitArrival(b);
-  ASSERT_TRUE(RendezvousAsync(a, 1, -1).get().ok());
-  ASSERT_TRUE(rb.get().ok());
+  FormTwoWorkerGeneration(a, b);
   ASSERT_TRUE(Report(a, 2, 1, 0, 0, 20).ok());
   auto before = Heartbeat(a, 2, 1);
   ASSERT_TRUE(before.ok());
@@ -646,11 +648,7 @@ TEST_F(JobTest, CheckpointsTrackBestAndEvaluations) {
 TEST_F(JobTest, ARankDoneBeforeTheFinalCheckpointWaitsInsteadOfRegrouping) {
   Start(MakeOptions());
   const std::string a = Join(), b = Join();
-  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
-  auto rb = RendezvousAsync(b, 0, -1);
-  AwaitArrival(b);
-  ASSERT_TRUE(RendezvousAsync(a, 1, -1).get().ok());
-  ASSERT_TRUE(rb.get().ok());
+  FormTwoWorkerGeneration(a, b);
   for (int step = 1; step <= 5; ++step) {
     ASSERT_TRUE(Report(b, 2, step, 0, (step - 1) * 20, step * 20).ok());
   }
@@ -708,11 +706,7 @@ TEST_F(JobTest, JournalRoundTripResumesWithoutRegrouping) {
   options.journal_dir = FreshDir("journal_round_trip");
   Start(options);
   const std::string a = Join(), b = Join();
-  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());  // join_settle 0: forms alone
-  auto rb = RendezvousAsync(b, 0, -1);
-  AwaitArrival(b);
-  ASSERT_TRUE(RendezvousAsync(a, 1, 0).get().ok());
-  ASSERT_TRUE(rb.get().ok());
+  FormTwoWorkerGeneration(a, b, /*a_step=*/0);
   ASSERT_TRUE(Report(a, 2, 1, 0, 0, 20).ok());
   ASSERT_TRUE(Report(b, 2, 2, 0, 20, 45).ok());
   ASSERT_TRUE(ReportCheckpoint(a, 2, "/c/2", 2, 0.75).ok());

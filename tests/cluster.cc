@@ -69,6 +69,16 @@ std::string WriteTweetCorpus(const std::string& dir, int per_class) {
   return dir;
 }
 
+void ExpectExactlyOncePerEpoch(const v1::JobStatus& status, int epochs) {
+  ASSERT_EQ(status.accounting_size(), epochs) << status.ShortDebugString();
+  for (const auto& epoch : status.accounting()) {
+    EXPECT_TRUE(epoch.complete()) << epoch.ShortDebugString();
+    EXPECT_EQ(epoch.consumed(), epoch.samples()) << epoch.ShortDebugString();
+    EXPECT_EQ(epoch.duplicated(), 0) << epoch.ShortDebugString();
+    EXPECT_EQ(epoch.samples(), status.train_samples());
+  }
+}
+
 Cluster::Cluster(std::string name, const std::string& corpus_dir, const std::string& spec_fields)
     : dir_(TempDir() + "/" + name) {
   EXPECT_TRUE(MakeDirectories(dir_ + "/logs").ok());

@@ -32,6 +32,9 @@ namespace murmur::testing {
 // of each class from ../shared/data; returns its path.
 std::string WriteTweetCorpus(const std::string& dir, int per_class);
 
+// Every epoch of a finished job's accounting complete: each sample consumed exactly once.
+void ExpectExactlyOncePerEpoch(const v1::JobStatus& status, int epochs);
+
 class Cluster {
  public:
   // `spec_json` is the job spec without corpus/vocab (filled in from `corpus_dir` and the real

@@ -22,6 +22,7 @@ status=0
   TEST_TMPDIR="$scratch" ../../multihost_test --gtest_filter='*RandomFaultSchedule*') \
   >"$log" 2>&1 || status=$?
 grep -E '^TIMELINE|^lineage check|^fault schedule|OK \]|FAILED' "$log" || true
+grep -A6 'Failure$' "$log" | cut -c1-400 || true
 /usr/bin/python3 - "$log" <<'PY'
 import re, statistics, sys
 rows = {}

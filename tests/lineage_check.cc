@@ -1,7 +1,5 @@
 #include "tests/lineage_check.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/file.h"
+#include "coordinator/journal.h"
 
 namespace murmur::testing {
 namespace {
@@ -180,19 +178,12 @@ absl::StatusOr<LineageReport> CheckLineage(const journal::State& state,
   return report;
 }
 
-absl::Status CheckExactlyOnce(const std::string& journal_path, const std::string& trace_dir) {
-  auto json = ReadFile(journal_path);
-  if (!json.ok()) return json.status();
-  journal::State state;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  auto parsed = google::protobuf::util::JsonStringToMessage(*json, &state, options);
-  if (!parsed.ok()) {
-    return absl::DataLossError(absl::StrCat(journal_path, ": ", parsed.ToString()));
-  }
+absl::Status CheckExactlyOnce(const std::string& journal_dir, const std::string& trace_dir) {
+  auto state = coordinator::ReadJournal(journal_dir);
+  if (!state.ok()) return state.status();
   auto traces = ReadTraces(trace_dir);
   if (!traces.ok()) return traces.status();
-  auto report = CheckLineage(state, *traces);
+  auto report = CheckLineage(*state, *traces);
   if (!report.ok()) return report.status();
   std::fprintf(stderr, "lineage check: %s\n", report->ToString().c_str());
   return absl::OkStatus();

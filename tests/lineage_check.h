@@ -58,8 +58,9 @@ absl::StatusOr<std::vector<TraceStep>> ReadTraces(const std::string& dir);
 absl::StatusOr<LineageReport> CheckLineage(const coordinator::journal::State& journal,
                                            const std::vector<TraceStep>& traces);
 
-// Reads <journal_path> (journal.json) and the traces in `trace_dir`, then CheckLineage.
-absl::Status CheckExactlyOnce(const std::string& journal_path, const std::string& trace_dir);
+// Reads the journal in `journal_dir` (coordinator/journal.h) and the traces in `trace_dir`, then
+// CheckLineage; logs the report.
+absl::Status CheckExactlyOnce(const std::string& journal_dir, const std::string& trace_dir);
 
 }  // namespace murmur::testing
 

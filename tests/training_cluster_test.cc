@@ -30,17 +30,6 @@ int ActiveWorkers(const JobStatus& status) {
 
 bool Finished(const JobStatus& status) { return status.state() == "finished"; }
 
-// Every epoch's samples consumed exactly once.
-void ExpectExactlyOncePerEpoch(const JobStatus& status, int epochs) {
-  ASSERT_EQ(status.accounting_size(), epochs) << status.ShortDebugString();
-  for (const auto& epoch : status.accounting()) {
-    EXPECT_TRUE(epoch.complete()) << epoch.ShortDebugString();
-    EXPECT_EQ(epoch.consumed(), epoch.samples()) << epoch.ShortDebugString();
-    EXPECT_EQ(epoch.duplicated(), 0) << epoch.ShortDebugString();
-    EXPECT_EQ(epoch.samples(), status.train_samples());
-  }
-}
-
 constexpr char kSpec[] =
     "\"model_preset\": \"tiny\", \"batch_per_worker\": 8, \"epochs\": 2, \"max_length\": 32, "
     "\"learning_rate\": 0.001, \"heartbeat_timeout_ms\": 3000, \"collective_timeout_ms\": 4000, "

@@ -273,6 +273,30 @@ TEST_F(ElasticWorkerTest, TrainingGoesOnThroughACoordinatorRestart) {
   EXPECT_EQ(done.global_step(), HighestTracedStep());
 }
 
+TEST_F(ElasticWorkerTest, AnOutageLongerThanTheLimitStopsTrainingUntilTheCoordinatorIsBack) {
+  StartJob(", \"epochs\": 40, \"coordinator_outage_ms\": 1000");
+  AddWorker("a");
+  AddWorker("b");
+  WaitFor([](const v1::JobStatus& s) { return s.global_step() >= 3; }, 60);
+  int64_t early = 0, late = 0;
+  RestartCoordinator(absl::Seconds(4), [&] {
+    early = HighestTracedStep();
+    absl::SleepFor(absl::Seconds(1));
+    late = HighestTracedStep();
+  });
+  // Past the limit the group stopped at a step boundary (both ranks agreed on it): no step in
+  // the outage's last second.
+  EXPECT_GT(early, 3);
+  EXPECT_EQ(late, early);
+  // Back: the workers deliver what they trained, regroup and finish the job.
+  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == "finished"; },
+                                     120);
+  WaitForWorkers();
+  ExpectFinishedExactlyOnce(done);
+  EXPECT_EQ(CountEvents("worker_dead"), 0);
+  EXPECT_EQ(done.global_step(), HighestTracedStep());
+}
+
 TEST_F(ElasticWorkerTest, AWorkerDeclaredDeadJoinsAgainWithItsStateDiscarded) {
   StartJob(", \"epochs\": 40");  // outlasts b's death detection
   AddWorker("a");
