@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <functional>
@@ -569,6 +570,10 @@ TEST(MultiHostTest, RandomFaultSchedule) {
     std::advance(it, std::uniform_int_distribution<int>(0, last)(rng));
     return it->first;
   };
+  // The first five faults are one of each kind (in a seeded order), so that every schedule,
+  // however short, has them all; then any kind.
+  std::vector<int> first_kinds = {0, 1, 2, 3, 4};
+  std::shuffle(first_kinds.begin(), first_kinds.end(), rng);
   bool finished_early = false;
   while (faults.size() < kFaults) {
     auto before = cluster.Status();
@@ -577,7 +582,9 @@ TEST(MultiHostTest, RandomFaultSchedule) {
       finished_early = true;
       break;
     }
-    const int kind = std::uniform_int_distribution<int>(0, 4)(rng);
+    const int kind = faults.size() < first_kinds.size()
+                         ? first_kinds[faults.size()]
+                         : std::uniform_int_distribution<int>(0, 4)(rng);
     Fault fault;
     fault.time = NowUnix();
     if (kind == 0 || kind == 3) {  // SIGKILL / SIGTERM a worker, start a replacement
