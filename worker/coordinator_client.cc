@@ -32,57 +32,46 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
       : channel_(std::move(channel)), stub_(v1::WorkerCoordination::NewStub(channel_)) {}
 
   absl::StatusOr<v1::JoinResponse> Join(const v1::JoinRequest& request) override {
-    v1::JoinResponse response;
-    auto context = Context(kJoinTimeout);
-    grpc::Status status = stub_->Join(context.get(), request, &response);
-    return Answer(status, "join", std::move(response));
+    return Call<v1::JoinResponse>(&Stub::Join, request, kJoinTimeout, "join");
   }
-
   absl::StatusOr<v1::RendezvousResponse> Rendezvous(const v1::RendezvousRequest& request,
                                                     absl::Duration poll) override {
-    v1::RendezvousResponse response;
-    auto context = Context(poll);
-    grpc::Status status = stub_->Rendezvous(context.get(), request, &response);
-    return Answer(status, "rendezvous", std::move(response));
+    return Call<v1::RendezvousResponse>(&Stub::Rendezvous, request, poll, "rendezvous");
   }
-
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request,
                                                   absl::Duration timeout) override {
-    v1::HeartbeatResponse response;
-    auto context = Context(timeout);
-    grpc::Status status = stub_->Heartbeat(context.get(), request, &response);
-    return Answer(status, "heartbeat", std::move(response));
+    return Call<v1::HeartbeatResponse>(&Stub::Heartbeat, request, timeout, "heartbeat");
   }
-
   absl::StatusOr<v1::WindowReportsAck> ReportWindows(const v1::WindowReports& reports) override {
-    v1::WindowReportsAck ack;
-    auto context = Context(kReportTimeout);
-    grpc::Status status = stub_->ReportWindows(context.get(), reports, &ack);
-    return Answer(status, "report windows", std::move(ack));
+    return Call<v1::WindowReportsAck>(&Stub::ReportWindows, reports, kReportTimeout,
+                                      "report windows");
   }
-
   absl::Status ReportCheckpoint(const v1::CheckpointReport& report) override {
-    v1::CheckpointAck ack;
-    auto context = Context(kReportTimeout);
-    return Answer(stub_->ReportCheckpoint(context.get(), report, &ack), "report checkpoint");
+    return Call<v1::CheckpointAck>(&Stub::ReportCheckpoint, report, kReportTimeout,
+                                   "report checkpoint")
+        .status();
   }
-
   absl::Status Leave(const v1::LeaveRequest& request) override {
-    v1::LeaveResponse response;
-    auto context = Context(kLeaveTimeout);
-    return Answer(stub_->Leave(context.get(), request, &response), "leave");
+    return Call<v1::LeaveResponse>(&Stub::Leave, request, kLeaveTimeout, "leave").status();
   }
 
  private:
-  // Call the stub first, then this: the response must be read after the call filled it.
-  static absl::Status Answer(const grpc::Status& status, const char* what) {
-    if (status.ok()) return absl::OkStatus();
-    absl::Status converted = FromGrpcStatus(status);
-    return absl::Status(converted.code(), absl::StrCat(what, ": ", converted.message()));
-  }
-  template <typename T>
-  static absl::StatusOr<T> Answer(const grpc::Status& status, const char* what, T response) {
-    if (!status.ok()) return Answer(status, what);
+  using Stub = v1::WorkerCoordination::Stub;
+
+  // One unary call with a deadline; errors name the call. (The response is read only after the
+  // call filled it.)
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> Call(grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                                             const Request&, Response*),
+                                const Request& request, absl::Duration timeout,
+                                const char* what) {
+    Response response;
+    auto context = Context(timeout);
+    grpc::Status status = (stub_.get()->*method)(context.get(), request, &response);
+    if (!status.ok()) {
+      absl::Status converted = FromGrpcStatus(status);
+      return absl::Status(converted.code(), absl::StrCat(what, ": ", converted.message()));
+    }
     return response;
   }
 
