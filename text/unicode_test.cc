@@ -94,11 +94,13 @@ TEST(CharClassTest, UpstreamVectors) {
            {"is_whitespace", IsBertWhitespace},
            {"is_control", IsBertControl},
            {"is_punctuation", IsBertPunctuation}}) {
-    for (const std::string& s : cases[name]["true"]) {
+    for (const auto& item : cases[name]["true"]) {
+      const std::string s = item.get<std::string>();
       EXPECT_TRUE(predicate(first_char(s))) << name << " " << s;
       ++checked;
     }
-    for (const std::string& s : cases[name]["false"]) {
+    for (const auto& item : cases[name]["false"]) {
+      const std::string s = item.get<std::string>();
       EXPECT_FALSE(predicate(first_char(s))) << name << " " << s;
       ++checked;
     }

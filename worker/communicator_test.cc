@@ -2,6 +2,7 @@
 // HashStore, as c10d's own ProcessGroupGlooTest does) and the in-process fake.
 #include <gtest/gtest.h>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
 
 #include <functional>
 #include <thread>
@@ -191,6 +192,52 @@ TEST(GlooCommunicatorTest, GroupThatNeverFormsFailsWithinTimeout) {
   options.timeout = std::chrono::milliseconds(1000);
   auto comm = CreateGlooCommunicator(store, 0, 2, options);  // rank 1 never comes
   EXPECT_EQ(comm.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// A c10d work item whose timed waits always run out, as c10d's do ("Operation timed out!"), but
+// which completes during the wait that runs out at `completes_at_poll`: the moment a collective
+// finishes just as the poll gives up. With `failure`, it completes with that error instead.
+class RacingWork final : public c10d::Work {
+ public:
+  RacingWork(int completes_at_poll, std::exception_ptr failure)
+      : completes_at_poll_(completes_at_poll), failure_(std::move(failure)) {}
+
+  bool wait(std::chrono::milliseconds timeout) override {
+    if (timeout == kNoTimeout) return c10d::Work::wait(timeout);
+    if (++polls_ == completes_at_poll_) finish(failure_);
+    throw std::runtime_error("Operation timed out!");
+  }
+  int polls() const { return polls_; }
+
+ private:
+  const int completes_at_poll_;
+  const std::exception_ptr failure_;
+  int polls_ = 0;
+};
+
+TEST(WaitAbortableTest, CollectiveCompletingAsThePollRunsOutSucceeds) {
+  auto work = c10::make_intrusive<RacingWork>(3, nullptr);
+  std::atomic<bool> aborted{false};
+  EXPECT_TRUE(WaitAbortable(*work, aborted, "all-reduce", std::chrono::milliseconds(1)).ok());
+  EXPECT_EQ(work->polls(), 3);
+}
+
+TEST(WaitAbortableTest, CollectiveFailureIsItsOwnError) {
+  auto work = c10::make_intrusive<RacingWork>(
+      2, std::make_exception_ptr(std::runtime_error("peer closed the connection")));
+  std::atomic<bool> aborted{false};
+  absl::Status status = WaitAbortable(*work, aborted, "all-gather", std::chrono::milliseconds(1));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(status.message().find("peer closed the connection"), absl::string_view::npos)
+      << status;
+}
+
+TEST(WaitAbortableTest, AbortEndsTheWait) {
+  auto work = c10::make_intrusive<RacingWork>(1000000, nullptr);
+  std::atomic<bool> aborted{true};
+  absl::Status status = WaitAbortable(*work, aborted, "broadcast", std::chrono::milliseconds(1));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(status.message().find("aborted"), absl::string_view::npos) << status;
 }
 
 }  // namespace

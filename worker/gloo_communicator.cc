@@ -35,23 +35,7 @@ class GlooWork final : public CollectiveWork {
            std::shared_ptr<std::atomic<bool>> aborted)
       : what_(what), work_(std::move(work)), aborted_(std::move(aborted)) {}
 
-  absl::Status Wait() override {
-    try {
-      // c10d's wait(timeout) throws when the timeout passes; poll so an abort is seen.
-      while (!work_->isCompleted()) {
-        if (aborted_->load()) return AbortedError(what_);
-        try {
-          work_->wait(kAbortPoll);
-        } catch (const std::exception&) {
-          if (work_->isCompleted()) throw;  // the collective itself failed
-        }
-      }
-      work_->wait();
-      return absl::OkStatus();
-    } catch (const std::exception& error) {
-      return CollectiveError(what_, error);
-    }
-  }
+  absl::Status Wait() override { return WaitAbortable(*work_, *aborted_, what_, kAbortPoll); }
 
  private:
   const char* what_;
@@ -131,6 +115,26 @@ class GlooCommunicator final : public Communicator {
 };
 
 }  // namespace
+
+absl::Status WaitAbortable(c10d::Work& work, const std::atomic<bool>& aborted, const char* what,
+                           std::chrono::milliseconds poll) {
+  try {
+    while (!work.isCompleted()) {
+      if (aborted.load()) return AbortedError(what);
+      try {
+        work.wait(poll);
+      } catch (const std::exception&) {
+        // Either the poll ran out ("Operation timed out!", though the collective may complete
+        // an instant later) or the collective failed. Which one is the work's completed state
+        // to say: the wait below rethrows the collective's own error, and only that one.
+      }
+    }
+    work.wait();
+    return absl::OkStatus();
+  } catch (const std::exception& error) {
+    return CollectiveError(what, error);
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateGlooCommunicator(
     c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, const GlooOptions& options) {

@@ -9,6 +9,7 @@
 
 #include <c10/util/intrusive_ptr.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 
 namespace c10d {
 class Store;
+class Work;
 }
 
 namespace murmur::worker {
@@ -36,6 +38,13 @@ struct GlooOptions {
 // Connects to the other world_size - 1 ranks (blocks until they all arrive or the timeout).
 absl::StatusOr<std::unique_ptr<Communicator>> CreateGlooCommunicator(
     c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, const GlooOptions& options);
+
+// Waits for `work`, looking at `aborted` every `poll` (c10d's wait cannot be interrupted).
+// OK when the collective completed; UNAVAILABLE when it failed, timed out, or was aborted. A
+// poll that runs out as the collective completes is success: only the collective's own
+// exception is a failure. Exposed for tests; the communicator's work items call it.
+absl::Status WaitAbortable(c10d::Work& work, const std::atomic<bool>& aborted, const char* what,
+                           std::chrono::milliseconds poll);
 
 }  // namespace murmur::worker
 
