@@ -27,6 +27,10 @@ absl::Status MakeDirectories(const std::string& path);
 
 bool PathExists(const std::string& path);
 
+// `path` made absolute against the current directory (for children that run elsewhere, e.g.
+// through `ip netns exec`); an absolute or empty path is returned as it is.
+std::string AbsolutePath(const std::string& path);
+
 // Size and modification time (nanoseconds since the epoch) of a regular file.
 struct FileStat {
   uint64_t size = 0;

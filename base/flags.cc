@@ -1,5 +1,8 @@
 #include "base/flags.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -128,6 +131,26 @@ absl::Status FlagParser::Parse(const std::vector<std::string>& args) {
     }
   }
   return absl::OkStatus();
+}
+
+std::optional<int> FlagParser::ParseOrExitCode(const std::vector<std::string>& args) {
+  const absl::Status status = Parse(args);
+  if (help_requested_) {
+    std::fputs(Usage().c_str(), stdout);
+    return 0;
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
+    return 2;
+  }
+  return std::nullopt;
+}
+
+void FlagParser::ParseOrExit(int argc, char** argv) {
+  if (auto code = ParseOrExitCode(std::vector<std::string>(argv + 1, argv + argc))) {
+    std::fflush(stdout);
+    std::exit(*code);
+  }
 }
 
 std::string FlagParser::Usage() const {

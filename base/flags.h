@@ -7,13 +7,14 @@
 //   std::string vocab; int max_len = 0;
 //   flags.String("vocab", &vocab, "vocab.txt path", /*required=*/true);
 //   flags.Int("max-len", &max_len, "truncate to N ids (0: no limit)");
-//   if (auto status = flags.Parse(args); !status.ok()) { ... }
+//   flags.ParseOrExit(argc, argv);  // or Parse(args) and handle the status
 //
 // Not thread-safe; the pointers given must outlive Parse.
 #ifndef MURMUR_BASE_FLAGS_H_
 #define MURMUR_BASE_FLAGS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,12 @@ class FlagParser {
   // positional(); `--` ends flag parsing. Returns INVALID_ARGUMENT with a message naming the flag.
   absl::Status Parse(const std::vector<std::string>& args);
   const std::vector<std::string>& positional() const { return positional_; }
+
+  // Parse for a program or a subcommand, with the usual exits: returns 0 after printing the
+  // usage for --help (stdout), 2 after printing the error (stderr), nullopt to go on.
+  std::optional<int> ParseOrExitCode(const std::vector<std::string>& args);
+  // For a program's main: ParseOrExitCode on argv[1..], exiting with that code when it has one.
+  void ParseOrExit(int argc, char** argv);
   bool help_requested() const { return help_requested_; }
 
   // Usage text listing every flag with its help and default.

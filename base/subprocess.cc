@@ -9,7 +9,13 @@
 #include <cstring>
 #include <thread>
 
+#include <algorithm>
+#include <cctype>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/file.h"
 
 namespace murmur {
 namespace {
@@ -105,6 +111,31 @@ std::string ExecutableDir() {
   if (n <= 0) return ".";
   std::string exe(path, static_cast<size_t>(n));
   return exe.substr(0, exe.rfind('/'));
+}
+
+absl::StatusOr<int> WaitForPortFile(Subprocess& process, const std::string& path,
+                                    absl::Duration timeout, const std::atomic<bool>* interrupted) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (interrupted != nullptr && interrupted->load()) {
+      return absl::CancelledError(absl::StrCat("interrupted while waiting for ", path));
+    }
+    if (auto code = process.Poll()) {
+      return absl::UnavailableError(
+          absl::StrCat("the process exited with code ", *code, " before writing ", path));
+    }
+    if (auto contents = ReadFile(path); contents.ok()) {
+      const std::string port(absl::StripAsciiWhitespace(*contents));
+      // The file may be read between its creation and its write: only digits count.
+      if (!port.empty() && port.size() <= 5 &&
+          std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); })) {
+        return std::stoi(port);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("no port in ", path, " after ", absl::FormatDuration(timeout)));
 }
 
 }  // namespace murmur

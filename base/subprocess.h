@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace murmur {
 
@@ -43,6 +45,13 @@ class Subprocess {
 
 // The directory holding the running executable (for finding sibling programs).
 std::string ExecutableDir();
+
+// Waits until `process` wrote the port it listens on to `path` (murmur's servers write their
+// port file once they listen) and returns the port. UNAVAILABLE when the process exits first,
+// CANCELLED when `*interrupted` (may be null) turns true, DEADLINE_EXCEEDED after `timeout`.
+absl::StatusOr<int> WaitForPortFile(Subprocess& process, const std::string& path,
+                                    absl::Duration timeout,
+                                    const std::atomic<bool>* interrupted = nullptr);
 
 }  // namespace murmur
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <thread>
 
 #include "base/file.h"
@@ -28,7 +29,11 @@ TEST(SubprocessTest, StopEscalatesToKill) {
   auto child =
       Subprocess::Start({"/bin/sh", "-c", "trap '' TERM; touch " + ready + "; sleep 60"}, "");
   ASSERT_TRUE(child.ok());
-  while (!PathExists(ready)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!PathExists(ready) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(PathExists(ready)) << "the child never started";
   EXPECT_FALSE((*child)->Poll().has_value());
   int code = (*child)->Stop(std::chrono::milliseconds(300));
   EXPECT_EQ(code, 128 + SIGKILL);
@@ -47,6 +52,38 @@ TEST(SubprocessTest, DestructorLeavesNoChild) {
     pid = (*child)->pid();
   }
   EXPECT_NE(::kill(pid, 0), 0);  // gone (and reaped)
+}
+
+TEST(WaitForPortFileTest, ReadsThePortOnceWritten) {
+  const std::string path = testing::TempDir() + "/port-written";
+  std::remove(path.c_str());
+  auto child = Subprocess::Start(
+      {"/bin/sh", "-c", "sleep 0.2; printf 123 > " + path + ".tmp; mv " + path + ".tmp " + path +
+                            "; sleep 30"},
+      "");
+  ASSERT_TRUE(child.ok());
+  auto port = WaitForPortFile(**child, path, absl::Seconds(30));
+  ASSERT_TRUE(port.ok()) << port.status();
+  EXPECT_EQ(*port, 123);
+}
+
+TEST(WaitForPortFileTest, ProcessExitingFirstIsUnavailable) {
+  auto child = Subprocess::Start({"/bin/sh", "-c", "exit 4"}, "");
+  ASSERT_TRUE(child.ok());
+  auto port = WaitForPortFile(**child, testing::TempDir() + "/never", absl::Seconds(30));
+  EXPECT_EQ(port.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(port.status().message().find("code 4"), std::string::npos) << port.status();
+}
+
+TEST(WaitForPortFileTest, TimeoutAndInterruption) {
+  auto child = Subprocess::Start({"/bin/sh", "-c", "sleep 30"}, "");
+  ASSERT_TRUE(child.ok());
+  const std::string path = testing::TempDir() + "/never";
+  EXPECT_EQ(WaitForPortFile(**child, path, absl::Milliseconds(200)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  std::atomic<bool> interrupted{true};
+  EXPECT_EQ(WaitForPortFile(**child, path, absl::Seconds(30), &interrupted).status().code(),
+            absl::StatusCode::kCancelled);
 }
 
 }  // namespace

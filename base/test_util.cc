@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 namespace murmur::testing {
 
@@ -22,6 +23,16 @@ std::string SharedDataPath(const std::string& relative) {
     return "/nonexistent/" + relative;
   }
   return std::string(dir) + "/" + relative;
+}
+
+bool WaitUntil(const std::function<bool()>& condition, double timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::microseconds(static_cast<int64_t>(timeout_seconds * 1e6));
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
 std::string TempDir() {

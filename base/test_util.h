@@ -3,9 +3,15 @@
 #ifndef MURMUR_BASE_TEST_UTIL_H_
 #define MURMUR_BASE_TEST_UTIL_H_
 
+#include <functional>
 #include <string>
 
 namespace murmur::testing {
+
+// Polls `condition` every millisecond or so until it holds (true) or `timeout_seconds` pass
+// (false): every wait in a test has a deadline, so a broken condition fails instead of hanging.
+// Use as ASSERT_TRUE(WaitUntil(...)) << "what never happened".
+bool WaitUntil(const std::function<bool()>& condition, double timeout_seconds = 30);
 
 // Path of `relative` under ../shared/data, from MURMUR_SHARED_DATA (deploy/test.sh passes it).
 // Records a test failure naming the variable when it is unset, so a missing data directory fails

@@ -10,9 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/file.h"
-#include "client/command_util.h"
-#include "data/corpus_generator.h"
+#include "base/flags.h"
+#include "client/commands.h"
 #include "data/cleaning.h"
+#include "data/corpus_generator.h"
 #include "data/ingest.h"
 #include "data/split.h"
 #include "data/synthetic_corpus.h"
@@ -30,7 +31,7 @@ int SynthesizeCorpus(const CommandArgs& args) {
   flags.Int("rows", &rows, "texts to write (half of each label)");
   flags.Int("seed", &seed, "generator seed");
   flags.String("out", &out, "directory for negative.txt and positive.txt", /*required=*/true);
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   absl::Status status = data::WriteSyntheticCorpus(out, std::max(1, rows / 2),
                                                    static_cast<uint64_t>(seed));
   if (!status.ok()) {
@@ -65,7 +66,7 @@ int CorpusCommand(const CommandArgs& args) {
                "share of recombined rows repeating a recent text");
   flags.Double("conflict-fraction", &options.conflict_fraction,
                "share of recombined rows repeating a text of the other label");
-  if (auto exit_code = ParseOrExit(flags, CommandArgs(args.begin() + 1, args.end()))) {
+  if (auto exit_code = flags.ParseOrExitCode(CommandArgs(args.begin() + 1, args.end()))) {
     return *exit_code;
   }
   if (rows < 0 || seed < 0) {
@@ -105,7 +106,7 @@ int SplitCommand(const CommandArgs& args) {
   flags.String("out", &out, "directory for train.tsv and validation.tsv", /*required=*/true);
   flags.Double("validation-fraction", &split.validation_fraction, "share of rows in validation");
   flags.Int("seed", &seed, "split seed");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   split.seed = static_cast<uint64_t>(seed);
   auto corpus = data::ReadCorpus(data_path);
   if (!corpus.ok()) {
@@ -155,7 +156,7 @@ int IngestCommand(const CommandArgs& args) {
              "accept target 2 (neutral) as a third class instead of rejecting it");
   flags.Int("threads", &options.num_threads, "parse/tokenize threads (0: all cores)");
   flags.Bool("force", &options.force_rebuild, "rebuild even when the cache is fresh");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   if (seed < 0) {
     std::cerr << "murmur ingest: --seed must not be negative\n";
     return 2;

@@ -14,7 +14,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "client/command_util.h"
+#include "base/flags.h"
+#include "client/commands.h"
 #include "client/job_format.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -68,7 +69,7 @@ int StatusCommand(const CommandArgs& args) {
   bool json = false;
   flags.String("coordinator", &coordinator, "coordinator address HOST:PORT", /*required=*/true);
   flags.Bool("json", &json, "print the whole JobStatus as JSON");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   auto stub = Connect(coordinator);
   grpc::ClientContext context;
   SetDeadline(&context);
@@ -101,7 +102,7 @@ int WatchCommand(const CommandArgs& args) {
   flags.String("coordinator", &coordinator, "coordinator address HOST:PORT", /*required=*/true);
   flags.Int("after", &after, "replay events after this index (0: all)");
   flags.String("until", &until, "exit after an event of this kind (e.g. finished)");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   auto stub = Connect(coordinator);
   grpc::ClientContext context;  // no deadline: follows until the job's coordinator goes away
   v1::WatchEventsRequest request;
@@ -133,7 +134,7 @@ int ScaleCommand(const CommandArgs& args) {
   flags.String("coordinator", &coordinator, "coordinator address HOST:PORT", /*required=*/true);
   flags.Int("min", &min_workers, "the job pauses below this many workers (0: unchanged)");
   flags.Int("max", &max_workers, "workers beyond this many wait as standbys (0: unchanged)");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   if (min_workers == 0 && max_workers == 0) {
     std::cerr << "murmur scale: give --min and/or --max\n" << flags.Usage();
     return 2;
@@ -157,7 +158,7 @@ int DrainCommand(const CommandArgs& args) {
   std::string coordinator, worker;
   flags.String("coordinator", &coordinator, "coordinator address HOST:PORT", /*required=*/true);
   flags.String("worker", &worker, "worker id (see murmur status)", /*required=*/true);
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   auto stub = Connect(coordinator);
   grpc::ClientContext context;
   SetDeadline(&context);

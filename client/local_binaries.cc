@@ -57,34 +57,4 @@ absl::StatusOr<LocalBinaries> FindLocalBinaries() {
   return binaries;
 }
 
-std::string AbsolutePath(const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  char cwd[4096];
-  if (::getcwd(cwd, sizeof(cwd)) == nullptr) return path;
-  return absl::StrCat(cwd, "/", path);
-}
-
-absl::StatusOr<std::string> WaitForPortFile(const std::string& path, Subprocess* process,
-                                            std::chrono::seconds timeout,
-                                            const std::atomic<bool>* interrupted) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (interrupted != nullptr && interrupted->load()) {
-      return absl::CancelledError("interrupted");
-    }
-    if (auto code = process->Poll()) {
-      return absl::UnavailableError(absl::StrCat("the process exited with code ", *code));
-    }
-    auto contents = ReadFile(path);
-    if (contents.ok()) {
-      std::string port(absl::StripAsciiWhitespace(*contents));
-      if (!port.empty() && std::all_of(port.begin(), port.end(), ::isdigit)) {
-        return absl::StrCat("127.0.0.1:", port);
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return absl::DeadlineExceededError(absl::StrCat("no address in ", path));
-}
-
 }  // namespace murmur::client

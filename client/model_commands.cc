@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "client/command_util.h"
+#include "base/flags.h"
+#include "client/commands.h"
 #include "model/classifier.h"
 #include "nlohmann/json.hpp"
 
@@ -43,7 +44,7 @@ int PredictCommand(const CommandArgs& args) {
   flags.Int("batch", &batch, "texts per forward pass");
   flags.Bool("bf16", &bf16, "run in bf16 (faster on AMX CPUs; probabilities move by ~1e-2)");
   flags.Int("threads", &threads, "intra-op threads (0: one per core)");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   if (batch < 1 || threads < 0) {
     std::cerr << "murmur predict: --batch must be at least 1 and --threads at least 0\n";
     return 2;

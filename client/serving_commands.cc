@@ -17,12 +17,15 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "base/file.h"
-#include "client/command_util.h"
-#include "client/serving_client.h"
+#include "base/flags.h"
+#include "client/commands.h"
 #include "nlohmann/json.hpp"
+#include "serving/client/serving_client.h"
 
 namespace murmur::client {
 namespace {
+
+using serving::ServingClient;
 
 // Flags every serving subcommand shares.
 struct ConnectionFlags {
@@ -88,7 +91,7 @@ int ClassifyCommand(const CommandArgs& args) {
   flags.String("model", &model, "model name (default: the server's default model)");
   flags.Int("version", &version, "model version (0: the latest)");
   flags.Int("batch", &batch, "texts per request when reading stdin");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   absl::StatusOr<ServingClient::Options> options = connection.ToOptions();
   if (!options.ok()) return Fail("classify", options.status());
   if (batch < 1) return Fail("classify", absl::InvalidArgumentError("--batch must be >= 1"));
@@ -130,7 +133,7 @@ int PublishCommand(const CommandArgs& args) {
   flags.String("name", &name, "model name in the repository (default: the server's default)");
   flags.Int("version", &version, "version number (0: the server picks the next one)");
   connection.timeout_s = 120;
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   absl::StatusOr<ServingClient::Options> options = connection.ToOptions();
   if (!options.ok()) return Fail("publish", options.status());
   if (!token_file.empty()) {
@@ -184,7 +187,7 @@ int BenchServe(const CommandArgs& args) {
   flags.Int("batch", &batch, "texts per request");
   flags.Double("rate", &rate, "requests/s to offer in total (0: as fast as responses come)");
   flags.Bool("json", &json, "also print the numbers as one JSON line");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   absl::StatusOr<ServingClient::Options> options = connection.ToOptions();
   if (!options.ok()) return Fail("bench serve", options.status());
   if (concurrency < 1 || batch < 1 || duration_s <= 0 || rate < 0) {

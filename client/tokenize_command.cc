@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "client/command_util.h"
+#include "base/flags.h"
+#include "client/commands.h"
 #include "text/tokenizer.h"
 
 namespace murmur::client {
@@ -16,7 +17,7 @@ int TokenizeCommand(const CommandArgs& args) {
   int max_len = 0;
   flags.String("vocab", &vocab_path, "WordPiece vocab.txt", /*required=*/true);
   flags.Int("max-len", &max_len, "truncate to at most N ids, [SEP] kept (0: no limit)");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   if (max_len == 1 || max_len < 0) {
     std::cerr << "murmur tokenize: --max-len must be 0 or at least 2\n";
     return 2;

@@ -15,8 +15,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/file.h"
+#include "base/flags.h"
 #include "base/subprocess.h"
-#include "client/command_util.h"
+#include "client/commands.h"
 #include "client/job_format.h"
 #include "client/local_binaries.h"
 #include "client/training_curve.h"
@@ -81,7 +82,7 @@ int TrainCommand(const CommandArgs& args) {
   std::vector<std::string> publish_to;
   flags.Repeated("publish-to", &publish_to,
                  "serving replica (host:port) that receives each new best checkpoint");
-  if (auto exit_code = ParseOrExit(flags, args)) return *exit_code;
+  if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   if (workers < 1) {
     std::cerr << "murmur train: --local-workers must be at least 1\n";
     return 2;
@@ -139,20 +140,20 @@ int TrainCommand(const CommandArgs& args) {
     std::cerr << "murmur train: " << coordinator.status().message() << "\n";
     return 1;
   }
-  auto address = WaitForPortFile(out + "/port", coordinator->get(), std::chrono::seconds(300),
-                                 &interrupted);
-  if (!address.ok()) {
-    std::cerr << "murmur train: coordinator did not start: " << address.status().message()
+  auto port = WaitForPortFile(**coordinator, out + "/port", absl::Seconds(300), &interrupted);
+  if (!port.ok()) {
+    std::cerr << "murmur train: coordinator did not start: " << port.status().message()
               << " (see " << out << "/logs/coordinator.log)\n";
     return 1;
   }
-  std::cout << "coordinator on " << *address << "; " << workers << " workers; logs in " << out
+  const std::string address = absl::StrCat("127.0.0.1:", *port);
+  std::cout << "coordinator on " << address << "; " << workers << " workers; logs in " << out
             << "/logs\n";
 
   std::vector<std::unique_ptr<Subprocess>> children;
   for (int i = 0; i < workers; ++i) {
     std::vector<std::string> worker_args = {
-        binaries->worker, "--coordinator", *address, "--name", absl::StrCat("worker-", i),
+        binaries->worker, "--coordinator", address, "--name", absl::StrCat("worker-", i),
         "--cache-dir", out + "/cache", "--summary", absl::StrCat(out, "/summary-", i, ".json"),
         "--threads", absl::StrCat(threads)};
     if (backend == "nccl") {
@@ -169,7 +170,7 @@ int TrainCommand(const CommandArgs& args) {
   }
 
   auto control = v1::JobControl::NewStub(
-      grpc::CreateChannel(*address, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   auto last_print = std::chrono::steady_clock::now();
   int failures = 0;
   // Metrics for the run directory: one JSON line per poll, and the curve at the end.

@@ -4,7 +4,8 @@
 #include <iostream>
 
 #include "base/file.h"
-#include "client/command_util.h"
+#include "base/flags.h"
+#include "client/commands.h"
 #include "text/vocab_builder.h"
 
 namespace murmur::client {
@@ -24,7 +25,7 @@ int VocabCommand(const CommandArgs& args) {
   flags.Int("min-frequency", &min_frequency, "merge only pairs seen at least this often");
   flags.Int("limit-alphabet", &options.limit_alphabet, "keep the N most frequent characters");
   flags.String("out", &out, "where to write vocab.txt", /*required=*/true);
-  if (auto exit_code = ParseOrExit(flags, CommandArgs(args.begin() + 1, args.end()))) {
+  if (auto exit_code = flags.ParseOrExitCode(CommandArgs(args.begin() + 1, args.end()))) {
     return *exit_code;
   }
   if (corpus.empty()) {

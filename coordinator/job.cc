@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/file.h"
+#include "base/logging.h"
 #include "coordinator/journal.h"
 
 namespace murmur::coordinator {
@@ -358,8 +359,8 @@ void Job::Changed() {
   if (!status.ok()) {
     // Keep serving (the workers' progress is not lost yet), but say so loudly.
     journal_error_ = std::string(status.message());
-    std::fprintf(stderr, "murmur-coordinator: journal write failed: %s\n",
-                 journal_error_.c_str());
+    Logf("journal write failed: %s",
+         journal_error_.c_str());
   } else {
     journal_error_.clear();
   }
@@ -588,10 +589,9 @@ absl::StatusOr<bool> Job::RecordWindow(const v1::WindowReport& report) {
   if (result->outcome == EpochLedger::Outcome::kDuplicate) return false;
   loss_ = report.loss();
   if (result->duplicated > 0) {
-    std::fprintf(stderr,
-                 "murmur-coordinator: step %lld consumed %llu positions of epoch %d again\n",
-                 static_cast<long long>(report.global_step()),
-                 static_cast<unsigned long long>(result->duplicated), report.epoch());
+    Logf("step %lld consumed %llu positions of epoch %d again",
+         static_cast<long long>(report.global_step()),
+         static_cast<unsigned long long>(result->duplicated), report.epoch());
   }
   if (result->completed_epoch) {
     AddEvent("epoch_end", absl::StrCat("epoch ", report.epoch(), " complete at step ",

@@ -4,8 +4,6 @@
 // Thin: flags -> CoordinatorServer::Options -> serve until SIGTERM/SIGINT, then shut down
 // gracefully. Prints "listening on 127.0.0.1:<port>" (also written to DIR/port) once serving,
 // so launchers and tests can read the port when they passed --port 0.
-#include <signal.h>
-
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -14,9 +12,16 @@
 #include "absl/strings/ascii.h"
 #include "base/file.h"
 #include "base/flags.h"
+#include "base/logging.h"
+#include "base/shutdown_signal.h"
 #include "coordinator/server.h"
 
 int main(int argc, char** argv) {
+  murmur::SetLogProgram("murmur-coordinator");
+  if (auto installed = murmur::InstallShutdownSignalHandler(); !installed.ok()) {
+    murmur::LogLine(installed.message());
+    return 1;
+  }
   murmur::FlagParser flags("murmur-coordinator");
   murmur::coordinator::CoordinatorServer::Options options;
   std::string serving_token_file;
@@ -31,35 +36,19 @@ int main(int argc, char** argv) {
                  "serving replica (host:port) that receives each new best checkpoint");
   flags.Int("metrics-port", &options.metrics_port,
             "Prometheus /metrics port (0: pick one; -1: off)");
-  auto parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Usage().c_str());
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "murmur-coordinator: %s\n%s", std::string(parsed.message()).c_str(),
-                 flags.Usage().c_str());
-    return 2;
-  }
+  flags.ParseOrExit(argc, argv);
   if (!serving_token_file.empty()) {
     auto token = murmur::ReadFile(serving_token_file);
     if (!token.ok()) {
-      std::fprintf(stderr, "murmur-coordinator: %s\n", token.status().ToString().c_str());
+      murmur::LogLine(token.status().ToString());
       return 2;
     }
     options.serving_token = std::string(absl::StripAsciiWhitespace(*token));
   }
 
-  // Block the signals before any thread starts, so only the watcher below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   auto server = murmur::coordinator::CoordinatorServer::Create(options);
   if (!server.ok()) {
-    std::fprintf(stderr, "murmur-coordinator: %s\n", server.status().ToString().c_str());
+    murmur::LogLine(server.status().ToString());
     return 1;
   }
   std::printf("listening on 127.0.0.1:%d\n", (*server)->port());
@@ -68,15 +57,14 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
 
-  std::thread watcher([&signals, &server] {
-    int signal = 0;
-    sigwait(&signals, &signal);
-    std::fprintf(stderr, "murmur-coordinator: signal %d, shutting down\n", signal);
+  std::thread watcher([&server] {
+    const int signal = murmur::WaitForShutdownSignal();
+    if (signal == 0) return;  // woken: the server stopped for another reason
+    murmur::Logf("signal %d, shutting down", signal);
     (*server)->Shutdown();
   });
   (*server)->Wait();
-  // Shutdown came from elsewhere than a signal: wake the watcher so it can be joined.
-  pthread_kill(watcher.native_handle(), SIGTERM);
+  murmur::WakeShutdownWaiter();
   watcher.join();
   return 0;
 }

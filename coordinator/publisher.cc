@@ -4,7 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/serving_client.h"
+#include "base/logging.h"
+#include "serving/client/serving_client.h"
 
 namespace murmur::coordinator {
 
@@ -16,7 +17,38 @@ bool WasPublishedTo(const v1::CheckpointInfo& checkpoint, const std::string& tar
   return false;
 }
 
-Publisher::Publisher(Job* job, Options options) : job_(job), options_(std::move(options)) {
+namespace {
+
+class GrpcCheckpointPusher final : public CheckpointPusher {
+ public:
+  explicit GrpcCheckpointPusher(std::string token) : token_(std::move(token)) {}
+
+  absl::StatusOr<int64_t> Push(const std::string& checkpoint_dir, const std::string& target,
+                               const std::string& model) override {
+    serving::ServingClient::Options client_options;
+    client_options.targets = {target};
+    client_options.token = token_;
+    // A checkpoint is hundreds of MB: give the upload time (each attempt).
+    client_options.timeout = absl::Minutes(10);
+    auto serving = serving::ServingClient::Create(client_options);
+    if (!serving.ok()) return serving.status();
+    auto pushed = (*serving)->Push(checkpoint_dir, model);
+    if (!pushed.ok()) return pushed.status();
+    return pushed->version();
+  }
+
+ private:
+  const std::string token_;
+};
+
+}  // namespace
+
+std::unique_ptr<CheckpointPusher> CreateGrpcCheckpointPusher(std::string token) {
+  return std::make_unique<GrpcCheckpointPusher>(std::move(token));
+}
+
+Publisher::Publisher(Job* job, Options options, std::unique_ptr<CheckpointPusher> pusher)
+    : job_(job), options_(std::move(options)), pusher_(std::move(pusher)) {
   if (options_.run_background && !options_.auto_targets.empty()) {
     thread_ = std::thread([this] {
       while (!stop_.WaitForNotificationWithTimeout(options_.poll_interval)) PollOnce();
@@ -45,21 +77,14 @@ absl::StatusOr<std::pair<std::string, int64_t>> Publisher::Publish(const std::st
     if (!best.ok()) return best.status();
     path = best->path();
   }
-  client::ServingClient::Options client_options;
-  client_options.targets = {target};
-  client_options.token = options_.token;
-  // A checkpoint is hundreds of MB: give the upload time (each attempt).
-  client_options.timeout = absl::Minutes(10);
-  auto serving = client::ServingClient::Create(client_options);
-  if (!serving.ok()) return serving.status();
-  auto pushed = (*serving)->Push(path, model.empty() ? options_.model_name : model);
+  auto pushed = pusher_->Push(path, target, model.empty() ? options_.model_name : model);
   if (!pushed.ok()) {
     return absl::Status(pushed.status().code(),
                         absl::StrCat("publish: pushing ", path, " to ", target, ": ",
                                      pushed.status().message()));
   }
-  job_->RecordPublished(path, target, pushed->version());
-  return std::make_pair(path, pushed->version());
+  job_->RecordPublished(path, target, *pushed);
+  return std::make_pair(path, *pushed);
 }
 
 void Publisher::PollOnce() {
@@ -71,11 +96,11 @@ void Publisher::PollOnce() {
     if (WasPublishedTo(*best, target)) continue;
     auto published = Publish(best->path(), target, "");
     if (published.ok()) {
-      std::fprintf(stderr, "published %s to %s as version %lld\n", best->path().c_str(),
-                   target.c_str(), static_cast<long long>(published->second));
+      Logf("published %s to %s as version %lld", best->path().c_str(),
+           target.c_str(), static_cast<long long>(published->second));
     } else {
       // Serving may be starting or restarting: the next poll tries again.
-      std::fprintf(stderr, "%s\n", std::string(published.status().message()).c_str());
+      Logf("%s", std::string(published.status().message()).c_str());
     }
   }
 }

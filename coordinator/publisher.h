@@ -3,11 +3,12 @@
 // are configured, automatically each time the job's best checkpoint changes — so serving always
 // answers with the best model trained so far.
 //
-// Borrows the Job (must outlive it). Thread-safe; PollOnce is what the background thread runs,
-// so tests can drive it by hand.
+// Borrows the Job (must outlive it); owns its CheckpointPusher. Thread-safe; PollOnce is what the
+// background thread runs, so tests can drive it by hand.
 #ifndef MURMUR_COORDINATOR_PUBLISHER_H_
 #define MURMUR_COORDINATOR_PUBLISHER_H_
 
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,13 +27,26 @@ namespace murmur::coordinator {
 // to a replica again.
 bool WasPublishedTo(const v1::CheckpointInfo& checkpoint, const std::string& target);
 
+// Sends a checkpoint directory to one serving replica as a new version of a model. The real one
+// is the serving tier's gRPC push (CreateGrpcCheckpointPusher); tests give a fake.
+// Implementations are thread-safe.
+class CheckpointPusher {
+ public:
+  virtual ~CheckpointPusher() = default;
+  // The version the replica assigned to the checkpoint.
+  virtual absl::StatusOr<int64_t> Push(const std::string& checkpoint_dir,
+                                       const std::string& target, const std::string& model) = 0;
+};
+
+// Pushes through serving/client's ServingClient (chunked, sha256 of every file), with the
+// repository API's bearer token (may be empty).
+std::unique_ptr<CheckpointPusher> CreateGrpcCheckpointPusher(std::string token);
+
 class Publisher {
  public:
   struct Options {
     // Serving replicas (host:port) that receive every new best checkpoint. Default none.
     std::vector<std::string> auto_targets;
-    // Bearer token of the serving repository API. Default none.
-    std::string token;
     // Model name in the serving repository. Default "sentiment".
     std::string model_name = "sentiment";
     // How often to look for a new best checkpoint. Default 1 s.
@@ -41,7 +55,7 @@ class Publisher {
     bool run_background = true;
   };
 
-  Publisher(Job* job, Options options);
+  Publisher(Job* job, Options options, std::unique_ptr<CheckpointPusher> pusher);
   ~Publisher();
 
   // Pushes `checkpoint` (empty: the best so far) to `target` as a new version of `model`
@@ -55,6 +69,7 @@ class Publisher {
  private:
   Job* const job_;
   const Options options_;
+  const std::unique_ptr<CheckpointPusher> pusher_;
   // Held through a whole PollOnce, so the background thread and a final poll at shutdown never
   // push the same checkpoint twice.
   absl::Mutex poll_mu_;

@@ -56,9 +56,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(Opt
       std::make_unique<WorkerCoordinationService>(server->job_.get(), &server->store_);
   Publisher::Options publisher_options;
   publisher_options.auto_targets = opts.publish_targets;
-  publisher_options.token = opts.serving_token;
   publisher_options.run_background = opts.run_background_loop;
-  server->publisher_ = std::make_unique<Publisher>(server->job_.get(), publisher_options);
+  server->publisher_ = std::make_unique<Publisher>(server->job_.get(), publisher_options,
+                                                   CreateGrpcCheckpointPusher(opts.serving_token));
   server->control_service_ =
       std::make_unique<JobControlService>(server->job_.get(), server->publisher_.get());
   grpc::ServerBuilder builder;

@@ -2,7 +2,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "data/random.h"
+#include "base/random.h"
 
 namespace murmur::data {
 namespace {

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
+#include "base/random.h"
 #include "data/latin1.h"
-#include "data/random.h"
 #include "data/sentiment140.h"
 
 namespace murmur::data {

@@ -22,10 +22,8 @@
 #include "absl/strings/str_format.h"
 #include "base/file.h"
 #include "base/flags.h"
-#include "data/batcher.h"
 #include "data/corpus_generator.h"
 #include "data/ingest.h"
-#include "data/sampler.h"
 #include "data/token_cache.h"
 #include "text/tokenizer.h"
 
@@ -76,15 +74,9 @@ int Main(int argc, char** argv) {
   flags.Int("repetitions", &repetitions, "ingest runs; the median is reported");
   flags.Int("threads", &threads, "parse/tokenize threads (0: all cores)");
   flags.Int("max-len", &max_len, "max ids per row");
-  auto status = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Usage().c_str());
-    return 0;
-  }
-  if (!status.ok() || shared.empty() || repetitions < 1) {
-    std::fprintf(stderr, "%s\n%s",
-                 status.ok() ? "need --shared-data or $MURMUR_SHARED_DATA, repetitions >= 1"
-                             : std::string(status.message()).c_str(),
+  flags.ParseOrExit(argc, argv);
+  if (shared.empty() || repetitions < 1) {
+    std::fprintf(stderr, "need --shared-data or $MURMUR_SHARED_DATA, repetitions >= 1\n%s",
                  flags.Usage().c_str());
     return 2;
   }
@@ -153,8 +145,7 @@ int Main(int argc, char** argv) {
               peak_mb < 1024 ? "met" : "MISSED");
   std::printf("  tokenizer load %.2f s (not included)\n", load_seconds);
 
-  // What a trainer pays afterwards: opening (and fully verifying) the cache, and one epoch of
-  // batches for a single worker (permutation, length bucketing, padding).
+  // What a worker pays afterwards: opening (and fully verifying) the cache.
   start = std::chrono::steady_clock::now();
   auto opened = TokenCache::Open(cache);
   if (!opened.ok()) {
@@ -163,26 +154,8 @@ int Main(int argc, char** argv) {
   }
   const double open_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  start = std::chrono::steady_clock::now();
-  auto batcher = Batcher::Create(opened->get(), BatchingOptions());
-  if (!batcher.ok()) return 1;
-  const std::vector<uint32_t>& train = (*opened)->train_rows();
-  EpochPermutation permutation(static_cast<uint32_t>(train.size()), 42, 0);
-  EpochProgress progress(0, train.size());
-  ShardBatchReader reader(batcher->get(), &permutation, train, progress.Plan(1)[0], 42);
-  Batch batch;
-  int64_t batches = 0, real_tokens = 0, padded_tokens = 0;
-  while (reader.Next(&batch)) {
-    ++batches;
-    real_tokens += batch.real_tokens;
-    padded_tokens += static_cast<int64_t>(batch.rows) * batch.padded_len;
-  }
-  const double epoch_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("  cache open + verify %.3f s; one epoch of batches (default BatchingOptions): "
-              "%lld batches in %.2f s, padding %.1f%% of batch tokens\n",
-              open_seconds, static_cast<long long>(batches), epoch_seconds,
-              100.0 * (padded_tokens - real_tokens) / std::max<int64_t>(1, padded_tokens));
+  std::printf("  cache open + verify %.3f s (%zu training rows)\n", open_seconds,
+              (*opened)->train_rows().size());
   std::printf("\nreproduce: bazel run //data:ingest_bench -- --shared-data %s --work-dir %s "
               "--rows %lld --seed %lld --repetitions %d --threads %d --max-len %d\n",
               shared.c_str(), work_dir.c_str(), static_cast<long long>(rows),

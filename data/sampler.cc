@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "data/random.h"
+#include "base/random.h"
 
 namespace murmur::data {
 

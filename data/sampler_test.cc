@@ -6,7 +6,7 @@
 #include <set>
 #include <vector>
 
-#include "data/random.h"
+#include "base/random.h"
 
 namespace murmur::data {
 namespace {

@@ -1,7 +1,7 @@
 #include "data/split.h"
 
 #include "absl/strings/str_cat.h"
-#include "data/random.h"
+#include "base/random.h"
 
 namespace murmur::data {
 

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
-#include "data/random.h"
+#include "base/random.h"
 
 namespace murmur::data {
 namespace {

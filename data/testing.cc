@@ -5,9 +5,9 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "base/random.h"
 #include "base/sha256.h"
 #include "base/test_util.h"
-#include "data/random.h"
 
 namespace murmur::data::testing {
 

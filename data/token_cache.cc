@@ -9,8 +9,8 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "base/random.h"
 #include "base/sha256.h"
-#include "data/random.h"
 
 namespace murmur::data {
 namespace {

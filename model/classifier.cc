@@ -4,6 +4,8 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "model/autocast.h"
+#include "model/batch.h"
 #include "model/distilbert.h"
 #include "model/model_io.h"
 #include "model/torch_status.h"

@@ -1,17 +1,13 @@
 #include "model/distilbert.h"
 
-#include <ATen/autocast_mode.h>
-#include <torch/version.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
-#include <numeric>
-#include <limits>
-#include <tuple>
+#include <memory>
+#include <utility>
 
-#include "absl/strings/str_cat.h"
+#include "model/autocast.h"
 #include "model/dropout.h"
-#include "model/masked_softmax.h"
 
 namespace murmur::model {
 namespace {
@@ -48,327 +44,6 @@ void FillSinusoidal(torch::Tensor& weight) {
   weight.copy_(table);
   weight.set_requires_grad(false);
 }
-
-}  // namespace
-
-absl::StatusOr<Batch> Batch::FromSequences(const std::vector<std::vector<int32_t>>& sequences,
-                                           int64_t max_positions) {
-  Batch batch;
-  batch.batch_size = static_cast<int64_t>(sequences.size());
-  if (batch.batch_size == 0) return absl::InvalidArgumentError("empty batch");
-  int64_t longest = 0;
-  for (size_t i = 0; i < sequences.size(); ++i) {
-    int64_t len = static_cast<int64_t>(sequences[i].size());
-    if (len == 0 || len > max_positions) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, " has ", len,
-                                                     " tokens; need 1..", max_positions));
-    }
-    batch.num_tokens += len;
-    longest = std::max(longest, len);
-  }
-  auto round_up = [](int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; };
-  const int64_t T = batch.num_tokens, B = batch.batch_size;
-  batch.max_len = round_up(longest, kLengthMultiple);
-  batch.num_rows = round_up(T, kRowMultiple);
-  const int64_t R = batch.num_rows;
-  batch.input_ids = torch::zeros({R}, torch::kLong);
-  batch.position_ids = torch::zeros({R}, torch::kLong);
-  batch.cls_index = torch::empty({B}, torch::kLong);
-  int64_t* ids = batch.input_ids.data_ptr<int64_t>();
-  int64_t* positions = batch.position_ids.data_ptr<int64_t>();
-  int64_t* cls = batch.cls_index.data_ptr<int64_t>();
-  int64_t row = 0;
-  for (int64_t b = 0; b < B; ++b) {
-    cls[b] = row;
-    batch.lengths.push_back(static_cast<int64_t>(sequences[b].size()));
-    for (size_t j = 0; j < sequences[b].size(); ++j, ++row) {
-      ids[row] = sequences[b][j];
-      positions[row] = static_cast<int64_t>(j);
-    }
-  }
-  return batch;
-}
-
-bool Batch::dense() const {
-  if (num_rows != num_tokens) return false;
-  for (int64_t length : lengths) {
-    if (length != max_len) return false;
-  }
-  return true;
-}
-
-absl::StatusOr<Batch> Batch::FromPadded(const torch::Tensor& input_ids,
-                                        const torch::Tensor& attention_mask,
-                                        int64_t max_positions) {
-  if (input_ids.dim() != 2 || !attention_mask.defined() ||
-      attention_mask.sizes() != input_ids.sizes()) {
-    return absl::InvalidArgumentError("input_ids and attention_mask must both be [batch, len]");
-  }
-  torch::Tensor ids = input_ids.to(torch::kLong).contiguous();
-  torch::Tensor mask = attention_mask.to(torch::kLong).contiguous();
-  std::vector<std::vector<int32_t>> sequences(ids.size(0));
-  auto id = ids.accessor<int64_t, 2>();
-  auto m = mask.accessor<int64_t, 2>();
-  for (int64_t b = 0; b < ids.size(0); ++b) {
-    bool ended = false;
-    for (int64_t j = 0; j < ids.size(1); ++j) {
-      if (m[b][j] != 0 && m[b][j] != 1) {
-        return absl::InvalidArgumentError("attention_mask values must be 0 or 1");
-      }
-      if (m[b][j] == 1 && ended) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("attention_mask row ", b, " is not right-padded"));
-      }
-      if (m[b][j] == 0) {
-        ended = true;
-      } else {
-        sequences[b].push_back(static_cast<int32_t>(id[b][j]));
-      }
-    }
-  }
-  return FromSequences(sequences, max_positions);
-}
-
-Batch Batch::To(const torch::Device& device) const {
-  if (input_ids.device() == device) return *this;
-  Batch moved = *this;
-  for (torch::Tensor* t : {&moved.input_ids, &moved.position_ids, &moved.cls_index}) {
-    *t = t->to(device);
-  }
-  return moved;
-}
-
-namespace {
-
-int64_t RoundUp(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
-
-// What one more length group costs, in padded score elements per head: its own small products,
-// bias add and softmax, about 0.1 ms a layer on this CPU, which is what ~2,000 padded elements
-// per head cost (DistilBERT-base, batch 32 tweets).
-constexpr int64_t kGroupOverhead = 2000;
-
-// `order` (sequences sorted by length) cut into `count` consecutive groups of nearly equal size.
-std::vector<std::vector<int64_t>> Split(const std::vector<int64_t>& order, int64_t count) {
-  std::vector<std::vector<int64_t>> groups(count);
-  const int64_t n = static_cast<int64_t>(order.size());
-  for (int64_t i = 0; i < n; ++i) groups[i * count / n].push_back(order[i]);
-  return groups;
-}
-
-}  // namespace
-
-AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
-  const int64_t B = batch.batch_size, R = batch.num_rows, T = batch.num_tokens, H = n_heads;
-  const std::vector<int64_t>& lengths = batch.lengths;
-  std::vector<int64_t> start(B);
-  for (int64_t b = 0, row = 0; b < B; ++b) {
-    start[b] = row;
-    row += lengths[b];
-  }
-  std::vector<int64_t> order(B);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return lengths[a] < lengths[b]; });
-  auto cost = [&](const std::vector<std::vector<int64_t>>& groups) {
-    int64_t total = 0;
-    for (const auto& members : groups) {
-      const int64_t length = RoundUp(lengths[members.back()], Batch::kLengthMultiple);
-      total += static_cast<int64_t>(members.size()) * length * length + kGroupOverhead;
-    }
-    return total;
-  };
-  std::vector<std::vector<int64_t>> members = Split(order, 1);
-  for (int64_t count = 2; count <= std::min<int64_t>(kMaxGroups, B); ++count) {
-    auto candidate = Split(order, count);
-    if (cost(candidate) < cost(members)) members = std::move(candidate);
-  }
-
-  AttentionLayout layout;
-  int64_t qkv_rows = 0, context_rows = 0;
-  for (const auto& group_members : members) {
-    Group group;
-    group.sequences = static_cast<int64_t>(group_members.size());
-    group.length = RoundUp(lengths[group_members.back()], Batch::kLengthMultiple);
-    group.qkv_offset = qkv_rows;
-    group.context_offset = context_rows;
-    qkv_rows += 3 * group.sequences * H * group.length;
-    context_rows += group.sequences * H * group.length;
-    layout.groups.push_back(group);
-  }
-  // Padded slots read any row (0): padded keys are masked to -inf, so padded values get weight
-  // exactly 0, and padded queries are dropped again by the context gather. Junk rows read
-  // context slot 0; nothing reads their output.
-  std::vector<int64_t> qkv_index(qkv_rows, 0), qkv_inverse(R * 3 * H, 0);
-  std::vector<int64_t> context_index(R * H, 0), context_inverse(context_rows, 0), context_zero;
-  const torch::Device device = batch.input_ids.device();
-  for (size_t g = 0; g < members.size(); ++g) {
-    Group& group = layout.groups[g];
-    const int64_t Bg = group.sequences, Lg = group.length;
-    for (int64_t i = 0; i < Bg; ++i) {
-      const int64_t b = members[g][i];
-      group.lengths.push_back(lengths[b]);
-      for (int64_t l = 0; l < Lg; ++l) {
-        const bool real = l < lengths[b];
-        const int64_t row = real ? start[b] + l : 0;
-        for (int64_t h = 0; h < H; ++h) {
-          // qkv [R, 3, H, hd] as rows of hd: row (r * 3 + part) * H + h. The group's block
-          // [3, Bg, H, Lg, hd]: row ((part * Bg + i) * H + h) * Lg + l.
-          for (int64_t part = 0; part < 3; ++part) {
-            const int64_t slot = group.qkv_offset + ((part * Bg + i) * H + h) * Lg + l;
-            qkv_index[slot] = (row * 3 + part) * H + h;
-            if (real) qkv_inverse[(row * 3 + part) * H + h] = slot;
-          }
-          // context [Bg, H, Lg, hd] as rows of hd; packed [R, H, hd].
-          const int64_t slot = group.context_offset + (i * H + h) * Lg + l;
-          if (real) {
-            context_index[row * H + h] = slot;
-            context_inverse[slot] = row * H + h;
-          } else {
-            context_zero.push_back(slot);
-          }
-        }
-      }
-    }
-  }
-  const auto options = torch::TensorOptions().dtype(torch::kLong);
-  layout.qkv_index = torch::tensor(qkv_index, options).to(device);
-  layout.qkv_inverse = torch::tensor(qkv_inverse, options).to(device);
-  layout.qkv_zero = torch::arange(T * 3 * H, R * 3 * H, options).to(device);
-  layout.context_index = torch::tensor(context_index, options).to(device);
-  layout.context_inverse = torch::tensor(context_inverse, options).to(device);
-  layout.context_zero = torch::tensor(context_zero, options).to(device);
-  return layout;
-}
-
-namespace {
-
-// rows.index_select(0, index) whose backward is grad.index_select(0, inverse) with the `zero`
-// rows cleared (see AttentionLayout).
-class GatherRows : public torch::autograd::Function<GatherRows> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& rows,
-                               const torch::Tensor& index, const torch::Tensor& inverse,
-                               const torch::Tensor& zero) {
-    ctx->saved_data["inverse"] = inverse;
-    ctx->saved_data["zero"] = zero;
-    return rows.index_select(0, index);
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    torch::Tensor grad = grads[0].index_select(0, ctx->saved_data["inverse"].toTensor());
-    torch::Tensor zero = ctx->saved_data["zero"].toTensor();
-    if (zero.numel() > 0) grad.index_fill_(0, zero, 0);
-    return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor()};
-  }
-};
-
-// Every length group's attention on the CPU, from the gathered q/k/v slots to the groups'
-// contexts, as one autograd node: scores = q k^T, MaskedSoftmax, dropout, context = p v, with
-// each group's products written straight into one output and, backward, into one gradient of
-// the slots. Built from autograd ops instead, the split, unbind and cat that tie the groups
-// together cost ~13 ms of a ~350 ms DistilBERT-base training step (bf16, batch 32), and the
-// dropout mask would be kept instead of regenerated from its seed.
-//
-// Numerics as the composed ops: probabilities in fp32 when a backward will follow (dropout on
-// them in fp32, then rounded to the slots' dtype for p v), in the slots' dtype otherwise.
-class AttentionCore : public torch::autograd::Function<AttentionCore> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& slots,
-                               const AttentionLayout& layout, int64_t n_heads, double dropout,
-                               bool needs_backward) {
-    const int64_t head_dim = slots.size(1);
-    const torch::ScalarType dtype = slots.scalar_type();
-    torch::Tensor context =
-        torch::empty({layout.context_inverse.size(0), head_dim}, slots.options());
-    std::vector<torch::Tensor> saved = {slots};
-    std::vector<int64_t> shapes, lengths, seeds;
-    for (const AttentionLayout::Group& group : layout.groups) {
-      const int64_t batches = group.sequences * n_heads, L = group.length;
-      std::vector<torch::Tensor> qkv =
-          QkvBlocks(slots, group.qkv_offset, batches, L).unbind(0);
-      torch::Tensor scores =
-          torch::bmm(qkv[0], qkv[1].transpose(1, 2)).view({group.sequences, n_heads, L, L});
-      torch::Tensor probabilities =
-          MaskedSoftmax(scores, group.lengths, needs_backward ? torch::kFloat : dtype);
-      torch::Tensor weights = probabilities;
-      if (dropout > 0) {
-        const uint64_t seed = DrawDropoutSeed();
-        seeds.push_back(static_cast<int64_t>(seed));
-        weights = probabilities * DropoutMask(probabilities, dropout, seed);
-      }
-      weights = weights.to(dtype).view({batches, L, L});
-      torch::Tensor out = ContextBlock(context, group.context_offset, batches, L);
-      torch::bmm_out(out, weights, qkv[2]);
-      if (needs_backward) {
-        saved.push_back(probabilities);
-        saved.push_back(weights);
-        shapes.insert(shapes.end(), {group.sequences, L, group.qkv_offset, group.context_offset});
-        lengths.insert(lengths.end(), group.lengths.begin(), group.lengths.end());
-      }
-    }
-    if (needs_backward) {
-      ctx->save_for_backward(saved);
-      ctx->saved_data["shapes"] = shapes;
-      ctx->saved_data["lengths"] = lengths;
-      ctx->saved_data["seeds"] = seeds;
-      ctx->saved_data["n_heads"] = n_heads;
-      ctx->saved_data["dropout"] = dropout;
-    }
-    return context;
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const std::vector<torch::Tensor> saved = ctx->get_saved_variables();
-    const torch::Tensor& slots = saved[0];
-    const std::vector<int64_t> shapes = ctx->saved_data["shapes"].toIntVector();
-    const std::vector<int64_t> all_lengths = ctx->saved_data["lengths"].toIntVector();
-    const std::vector<int64_t> seeds = ctx->saved_data["seeds"].toIntVector();
-    const int64_t n_heads = ctx->saved_data["n_heads"].toInt();
-    const double dropout = ctx->saved_data["dropout"].toDouble();
-    const torch::Tensor grad_context = grads[0].to(slots.scalar_type()).contiguous();
-    torch::Tensor grad_slots = torch::empty_like(slots);  // the groups tile all of it
-    auto lengths_begin = all_lengths.begin();
-    for (size_t g = 0; 4 * g < shapes.size(); ++g) {
-      const int64_t sequences = shapes[4 * g], L = shapes[4 * g + 1];
-      const int64_t batches = sequences * n_heads;
-      const std::vector<int64_t> lengths(lengths_begin, lengths_begin + sequences);
-      lengths_begin += sequences;
-      const torch::Tensor& probabilities = saved[1 + 2 * g];
-      const torch::Tensor& weights = saved[2 + 2 * g];
-      std::vector<torch::Tensor> qkv = QkvBlocks(slots, shapes[4 * g + 2], batches, L).unbind(0);
-      std::vector<torch::Tensor> grad_qkv =
-          QkvBlocks(grad_slots, shapes[4 * g + 2], batches, L).unbind(0);
-      torch::Tensor grad_out = ContextBlock(grad_context, shapes[4 * g + 3], batches, L);
-      torch::bmm_out(grad_qkv[2], weights.transpose(1, 2), grad_out);
-      torch::Tensor grad_probabilities =
-          torch::bmm(grad_out, qkv[2].transpose(1, 2)).view({sequences, n_heads, L, L});
-      if (dropout > 0) {
-        grad_probabilities = grad_probabilities *
-                             DropoutMask(probabilities, dropout, static_cast<uint64_t>(seeds[g]));
-      }
-      torch::Tensor grad_scores =
-          MaskedSoftmaxBackward(grad_probabilities, probabilities, lengths, slots.scalar_type())
-              .view({batches, L, L});
-      torch::bmm_out(grad_qkv[0], grad_scores, qkv[1]);
-      torch::bmm_out(grad_qkv[1], grad_scores.transpose(1, 2), qkv[0]);
-    }
-    return {grad_slots, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
-  }
-
- private:
-  // A group's [3, B_g * H, L_g, head_dim] block of the slots (see AttentionLayout).
-  static torch::Tensor QkvBlocks(const torch::Tensor& slots, int64_t offset, int64_t batches,
-                                 int64_t length) {
-    return slots.narrow(0, offset, 3 * batches * length).view({3, batches, length, -1});
-  }
-  // A group's [B_g * H, L_g, head_dim] block of the contexts.
-  static torch::Tensor ContextBlock(const torch::Tensor& context, int64_t offset,
-                                    int64_t batches, int64_t length) {
-    return context.narrow(0, offset, batches * length).view({batches, length, -1});
-  }
-};
 
 // The fused [3 * dim, dim] q/k/v weight built in training, with q scaled, written straight in
 // the dtype the product will use: bf16 under CPU autocast (autocast would otherwise cast the
@@ -471,15 +146,14 @@ std::pair<torch::Tensor, torch::Tensor> MultiHeadSelfAttentionImpl::FusedQkv() {
                         fuse);
 }
 
-torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const Batch& batch,
+torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x,
                                                  const AttentionLayout& layout) {
   // One [R, 3D] product instead of three [R, D] ones: fewer, larger GEMMs and one gather.
   auto [weight, bias] = FusedQkv();
-  return out_lin(Attend(torch::linear(x, weight, bias), batch, layout));
+  return out_lin(Attend(torch::linear(x, weight, bias), layout));
 }
 
 torch::Tensor MultiHeadSelfAttentionImpl::ForwardPacked(const torch::Tensor& x,
-                                                       const Batch& batch,
                                                        const AttentionLayout& layout,
                                                        torch::Tensor residual) {
   std::shared_ptr<const PackedLinear> qkv = packed_qkv_.Get(
@@ -494,83 +168,12 @@ torch::Tensor MultiHeadSelfAttentionImpl::ForwardPacked(const torch::Tensor& x,
         return PackedLinear::Create(out_lin->weight, out_lin->bias,
                                     PackedLinear::Activation::kNone);
       });
-  return out->ForwardAdd(Attend(qkv->Forward(x), batch, layout), std::move(residual));
+  return out->ForwardAdd(Attend(qkv->Forward(x), layout), std::move(residual));
 }
 
-torch::Tensor MultiHeadSelfAttentionImpl::Attend(const torch::Tensor& projected,
-                                                const Batch& batch,
+torch::Tensor MultiHeadSelfAttentionImpl::Attend(const torch::Tensor& qkv,
                                                 const AttentionLayout& layout) {
-  const int64_t R = batch.num_rows, D = projected.size(1) / 3, head_dim = D / n_heads;
-  torch::Tensor slots = GatherRows::apply(projected.view({R * 3 * n_heads, head_dim}),
-                                          layout.qkv_index, layout.qkv_inverse, layout.qkv_zero);
-  torch::Tensor context;
-  if (slots.is_cpu() &&
-      (slots.scalar_type() == torch::kFloat || slots.scalar_type() == torch::kBFloat16)) {
-    const bool needs_backward = torch::GradMode::is_enabled() && slots.requires_grad();
-    context = AttentionCore::apply(slots, layout, n_heads, is_training() ? dropout : 0.0,
-                                   needs_backward);
-  } else {
-    context = ComposedContext(slots, layout);
-  }
-  return GatherRows::apply(context, layout.context_index, layout.context_inverse,
-                           layout.context_zero)
-      .view({R, D});
-}
-
-torch::Tensor MultiHeadSelfAttentionImpl::ComposedContext(const torch::Tensor& slots,
-                                                         const AttentionLayout& layout) {
-  const int64_t head_dim = slots.size(1);
-  // bf16 inference: the scores come out of a bf16 product and the weights go into one, so mask
-  // and softmax stay in bf16, and each group's context is written straight into one buffer.
-  const bool bf16_inference =
-      slots.scalar_type() == torch::kBFloat16 && !torch::GradMode::is_enabled();
-  torch::Tensor context;
-  std::vector<torch::Tensor> contexts;
-  if (bf16_inference) {
-    context = torch::empty({layout.context_inverse.size(0), head_dim}, slots.options());
-  }
-  // The groups tile `slots` in order. One split, not a narrow per group: in training each
-  // narrow's backward allocates and adds a zero tensor the size of all of `slots`.
-  std::vector<int64_t> block_rows;
-  for (const AttentionLayout::Group& group : layout.groups) {
-    block_rows.push_back(3 * group.sequences * n_heads * group.length);
-  }
-  std::vector<torch::Tensor> blocks = slots.split_with_sizes(block_rows);
-  for (size_t g = 0; g < layout.groups.size(); ++g) {
-    const AttentionLayout::Group& group = layout.groups[g];
-    // The padding mask as an additive bias [B_g, 1, 1, L_g]: 0 for real keys, -inf for padded
-    // ones (exact in bf16 too).
-    const torch::Tensor lengths = torch::tensor(group.lengths).to(slots.device());
-    const torch::Tensor padded_keys =
-        torch::arange(group.length, lengths.options()).unsqueeze(0) >= lengths.unsqueeze(1);
-    const torch::Tensor bias =
-        torch::zeros({group.sequences, 1, 1, group.length}, slots.options().dtype(torch::kFloat))
-            .masked_fill_(padded_keys.view({group.sequences, 1, 1, group.length}),
-                          -std::numeric_limits<float>::infinity());
-    torch::Tensor qkv = blocks[g].view({3, group.sequences, n_heads, group.length, head_dim});
-    // unbind, not qkv[i]: the backward of three selects would allocate and sum three
-    // full-size zero tensors (~20% of a training step's backward); unbind's is one stack.
-    std::vector<torch::Tensor> parts = qkv.unbind(0);
-    const torch::Tensor &q = parts[0], &k = parts[1], &v = parts[2];
-    torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B_g, H, L_g, L_g]
-    if (bf16_inference && scores.scalar_type() == torch::kBFloat16) {
-      scores.add_(bias.to(torch::kBFloat16));
-      torch::Tensor weights = torch::softmax(scores, -1);
-      const int64_t batches = group.sequences * n_heads;
-      torch::Tensor out = context.narrow(0, group.context_offset, batches * group.length)
-                              .view({batches, group.length, head_dim});
-      // (CUDA's autocast runs softmax in fp32; the CPU's keeps bf16.)
-      torch::Tensor probabilities =
-          weights.to(v.scalar_type()).view({batches, group.length, group.length});
-      torch::bmm_out(out, probabilities, v.reshape({batches, group.length, head_dim}));
-      continue;
-    }
-    scores = scores + bias;  // fp32 (or fp64) from here
-    torch::Tensor weights = FastDropout(torch::softmax(scores, -1), dropout, is_training());
-    contexts.push_back(torch::matmul(weights.to(v.scalar_type()), v).reshape({-1, head_dim}));
-  }
-  if (!contexts.empty()) context = contexts.size() == 1 ? contexts[0] : torch::cat(contexts);
-  return context;
+  return PackedAttention(qkv, layout, n_heads, dropout, is_training());
 }
 
 FeedForwardImpl::FeedForwardImpl(const DistilBertConfig& config)
@@ -620,16 +223,16 @@ bool UsePackedLinears(const torch::Tensor& x, const torch::Tensor& weight) {
 
 }  // namespace
 
-torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const Batch& batch,
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x,
                                             const AttentionLayout& layout) {
-  torch::Tensor sa = sa_layer_norm(attention(x, batch, layout) + x);
+  torch::Tensor sa = sa_layer_norm(attention(x, layout) + x);
   return output_layer_norm(ffn(sa) + sa);
 }
 
-torch::Tensor TransformerBlockImpl::ForwardPacked(torch::Tensor x, const Batch& batch,
+torch::Tensor TransformerBlockImpl::ForwardPacked(torch::Tensor x,
                                                   const AttentionLayout& layout) {
   // The residual adds happen inside the matmuls: into x, then into sa.
-  torch::Tensor sa = sa_layer_norm(attention->ForwardPacked(x, batch, layout, x));
+  torch::Tensor sa = sa_layer_norm(attention->ForwardPacked(x, layout, x));
   return output_layer_norm(ffn->ForwardPacked(sa, sa));
 }
 
@@ -649,11 +252,11 @@ torch::Tensor TransformerImpl::forward(torch::Tensor x, const Batch& batch) {
     // (No copy when this call holds the only reference, as for the embeddings' output.)
     if (x.use_count() > 1 || !x.is_contiguous()) x = x.contiguous().clone();
     for (const auto& block : *layer) {
-      x = block->as<TransformerBlock>()->ForwardPacked(x, batch, layout);
+      x = block->as<TransformerBlock>()->ForwardPacked(x, layout);
     }
     return x;
   }
-  for (const auto& block : *layer) x = block->as<TransformerBlock>()->forward(x, batch, layout);
+  for (const auto& block : *layer) x = block->as<TransformerBlock>()->forward(x, layout);
   return x;
 }
 
@@ -723,58 +326,5 @@ torch::Tensor DistilBertForMaskedLMImpl::forward(const Batch& batch, const torch
       vocab_projector(hidden, distilbert->embeddings->word_embeddings->weight);
   return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
 }
-
-// torch 2.4 replaced the per-device autocast functions by ones taking the device type.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-bool CpuAutocastsToBf16() {
-  return at::autocast::is_autocast_enabled(torch::kCPU) &&
-         at::autocast::get_autocast_dtype(torch::kCPU) == at::kBFloat16;
-}
-
-AutocastBf16::AutocastBf16(torch::DeviceType device)
-    : device_(device),
-      previous_enabled_(at::autocast::is_autocast_enabled(device)),
-      previous_dtype_(at::autocast::get_autocast_dtype(device)) {
-  at::autocast::set_autocast_enabled(device, true);
-  at::autocast::set_autocast_dtype(device, at::kBFloat16);
-  at::autocast::increment_nesting();
-}
-
-AutocastBf16::~AutocastBf16() {
-  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_autocast_enabled(device_, previous_enabled_);
-  at::autocast::set_autocast_dtype(device_, previous_dtype_);
-}
-#else
-bool CpuAutocastsToBf16() {
-  return at::autocast::is_cpu_enabled() &&
-         at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
-}
-
-AutocastBf16::AutocastBf16(torch::DeviceType device)
-    : device_(device),
-      previous_enabled_(device == torch::kCPU ? at::autocast::is_cpu_enabled()
-                                              : at::autocast::is_enabled()),
-      previous_dtype_(device == torch::kCPU ? at::autocast::get_autocast_cpu_dtype()
-                                            : at::autocast::get_autocast_gpu_dtype()) {
-  Set(true, at::kBFloat16);
-  at::autocast::increment_nesting();
-}
-
-AutocastBf16::~AutocastBf16() {
-  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  Set(previous_enabled_, previous_dtype_);
-}
-
-void AutocastBf16::Set(bool enabled, at::ScalarType dtype) {
-  if (device_ == torch::kCPU) {
-    at::autocast::set_cpu_enabled(enabled);
-    at::autocast::set_autocast_cpu_dtype(dtype);
-  } else {
-    at::autocast::set_enabled(enabled);
-    at::autocast::set_autocast_gpu_dtype(dtype);
-  }
-}
-#endif
 
 }  // namespace murmur::model

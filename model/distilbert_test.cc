@@ -1,5 +1,4 @@
 #include "model/distilbert.h"
-#include "model/packed_linear.h"
 
 #include <optional>
 #include <string>
@@ -8,7 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "model/autocast.h"
+#include "model/batch.h"
 #include "model/model_io.h"
+#include "model/packed_attention.h"
+#include "model/packed_linear.h"
 
 namespace murmur::model {
 namespace {
@@ -149,18 +152,6 @@ TEST(DistilBertTest, PackedBatchEqualsOneSequenceAtATime) {
   }
   Batch padded = *Batch::FromPadded(ids, mask, 16);
   EXPECT_TRUE(torch::allclose(model->forward(padded), logits, 1e-5, 1e-6));
-}
-
-TEST(DistilBertTest, BatchShapesAreRounded) {
-  Batch ragged = *Batch::FromSequences({{2, 5, 3}, {2, 6, 7, 8, 3}}, 16);
-  EXPECT_EQ(ragged.num_tokens, 8);
-  EXPECT_EQ(ragged.num_rows, 16);
-  EXPECT_EQ(ragged.max_len, 8);
-  EXPECT_FALSE(ragged.dense());
-  EXPECT_EQ(ragged.cls_index[1].item<int64_t>(), 3);
-  Batch even = *Batch::FromSequences({std::vector<int32_t>(8, 4), std::vector<int32_t>(8, 5)}, 16);
-  EXPECT_TRUE(even.dense());
-  EXPECT_EQ(even.num_rows, 16);
 }
 
 // The attention gathers have a hand-written backward; compare it with autograd's own on the
@@ -416,15 +407,6 @@ TEST(DistilBertTest, PackedGradientsMatchFiniteDifferences) {
   };
   double numeric = (shifted(eps) - shifted(-eps)) / (2 * eps);
   EXPECT_NEAR(analytic, numeric, 1e-6 * std::max(0.1, std::abs(numeric)));
-}
-
-TEST(DistilBertTest, BatchRejectsBadInput) {
-  EXPECT_FALSE(Batch::FromSequences({}, 16).ok());
-  EXPECT_FALSE(Batch::FromSequences({{}}, 16).ok());
-  EXPECT_FALSE(Batch::FromSequences({std::vector<int32_t>(17, 5)}, 16).ok());
-  torch::Tensor ids = torch::ones({1, 3}, torch::kLong);
-  torch::Tensor left_padded = torch::tensor({{0, 1, 1}});
-  EXPECT_FALSE(Batch::FromPadded(ids, left_padded, 16).ok());
 }
 
 TEST(DistilBertTest, DropoutOnlyInTraining) {

@@ -7,15 +7,10 @@
 #include <cstdint>
 #include <mutex>
 
+#include "base/random.h"
+
 namespace murmur::model {
 namespace {
-
-inline uint64_t SplitMix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // Mask of x's dtype holding 0 or 1 / (1 - p).
 template <typename T>
@@ -27,7 +22,7 @@ void FillMask(T* mask, int64_t n, double p, uint64_t seed) {
   const int64_t words = (n + 3) / 4;
   at::parallel_for(0, words, 1 << 12, [&](int64_t begin, int64_t end) {
     for (int64_t w = begin; w < end; ++w) {
-      uint64_t bits = SplitMix64(seed ^ (static_cast<uint64_t>(w) * 0xd1b54a32d192ed03ULL));
+      uint64_t bits = CounterHash(seed ^ (static_cast<uint64_t>(w) * 0xd1b54a32d192ed03ULL));
       for (int k = 0; k < 4; ++k) {
         int64_t j = 4 * w + k;
         if (j < n) mask[j] = ((bits >> (16 * k)) & 0xffff) >= threshold ? scale : zero;

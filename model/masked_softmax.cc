@@ -46,8 +46,8 @@ inline Floats ExpNonPositive(Floats x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const Ints exponent = ((reinterpret_cast<const Ints&>(shifted) - kShiftBits) + 127) << 23;
-  return p * reinterpret_cast<const Floats&>(exponent);
+  const Ints exponent = ((reinterpret_cast<Ints>(shifted) - kShiftBits) + 127) << 23;
+  return p * reinterpret_cast<Floats>(exponent);
 }
 
 typedef uint16_t Halves __attribute__((vector_size(kLanes * sizeof(uint16_t))));
@@ -59,11 +59,11 @@ inline Floats LoadLanes(const uint16_t* p) {
   Halves halves;
   std::memcpy(&halves, p, sizeof halves);
   const Ints bits = __builtin_convertvector(halves, Ints) << 16;
-  return reinterpret_cast<const Floats&>(bits);
+  return reinterpret_cast<Floats>(bits);
 }
 inline void StoreLanes(Floats v, float* p) { Store(v, p); }
 inline void StoreLanes(Floats v, uint16_t* p) {  // rounds to nearest even, as c10 does
-  Ints bits = reinterpret_cast<const Ints&>(v);
+  Ints bits = reinterpret_cast<Ints>(v);
   bits += 0x7fff + ((bits >> 16) & 1);
   const Halves halves = __builtin_convertvector(bits >> 16, Halves);
   std::memcpy(p, &halves, sizeof halves);

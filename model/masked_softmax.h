@@ -22,7 +22,7 @@ namespace murmur::model {
 // 8; lengths[n] in [1, L] real tokens of sequence n. Returns probabilities of dtype `out_dtype`
 // (fp32 or bf16): row (n, h, q) is the softmax of its first lengths[n] keys and 0 for the rest,
 // and all 0 when q >= lengths[n] (a padded query, whose output nothing reads). Not an autograd
-// op: the attention core that calls it (distilbert.cc) has its own backward, which calls
+// op: the attention core that calls it (packed_attention.cc) has its own backward, which calls
 // MaskedSoftmaxBackward.
 at::Tensor MaskedSoftmax(const at::Tensor& scores, const std::vector<int64_t>& lengths,
                          at::ScalarType out_dtype);

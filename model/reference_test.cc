@@ -47,11 +47,15 @@ Reference LoadTransformersReference() {
                            "tokenizer_config.json", "expected.json"}) {
     auto contents = ReadFile(fixture + "/" + name);
     EXPECT_TRUE(contents.ok()) << contents.status();
-    if (contents.ok()) EXPECT_TRUE(WriteFileAtomically(reference.dir + "/" + name, *contents).ok());
+    if (contents.ok()) {
+      EXPECT_TRUE(WriteFileAtomically(reference.dir + "/" + name, *contents).ok());
+    }
   }
   auto vocab = ReadFile("model/testdata/hf_transformers_vocab.txt");
   EXPECT_TRUE(vocab.ok()) << vocab.status();
-  if (vocab.ok()) EXPECT_TRUE(WriteFileAtomically(reference.dir + "/vocab.txt", *vocab).ok());
+  if (vocab.ok()) {
+    EXPECT_TRUE(WriteFileAtomically(reference.dir + "/vocab.txt", *vocab).ok());
+  }
   auto expected = ReadFile(reference.dir + "/expected.json");
   if (!expected.ok()) return reference;
   Json json = Json::parse(*expected);

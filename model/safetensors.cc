@@ -167,7 +167,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
                                       ") outside the data (", data_size,
                                       " bytes): truncated file or bad header"));
     }
-    uint64_t numel, expected;
+    uint64_t numel = 0, expected = 0;
     if (!CheckedNumel(view.shape, &numel) ||
         __builtin_mul_overflow(numel, DTypeSize(view.dtype), &expected) ||
         end - begin != expected) {
@@ -219,7 +219,7 @@ absl::Status SafetensorsWriter::Add(std::string name, DType dtype, std::vector<i
       return absl::InvalidArgumentError(absl::StrCat("duplicate tensor '", name, "'"));
     }
   }
-  uint64_t numel, expected;
+  uint64_t numel = 0, expected = 0;
   if (!CheckedNumel(shape, &numel) || __builtin_mul_overflow(numel, DTypeSize(dtype), &expected) ||
       expected != nbytes) {
     return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': ", nbytes,

@@ -3,11 +3,6 @@
 //
 // Thin: flags -> Server::Options, then wait for SIGTERM/SIGINT and shut down gracefully (stop
 // accepting, let requests in flight finish, unload).
-#include <pthread.h>
-#include <signal.h>
-
-#include <cstdio>
-#include <iostream>
 #include <string>
 #include <thread>
 
@@ -15,14 +10,20 @@
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "base/flags.h"
+#include "base/logging.h"
+#include "base/shutdown_signal.h"
 #include "serving/classifier_servable.h"
-#include "serving/logging.h"
 #include "serving/server.h"
 
 namespace {
 
 int Run(int argc, char** argv) {
   using murmur::serving::Server;
+  murmur::SetLogProgram("murmur-serve");
+  if (auto installed = murmur::InstallShutdownSignalHandler(); !installed.ok()) {
+    murmur::LogLine(installed.message());
+    return 1;
+  }
   murmur::FlagParser flags("murmur-serve");
   Server::Options options;
   std::string auth_token_file, tls_cert, tls_key, tls_client_ca;
@@ -62,20 +63,12 @@ int Run(int argc, char** argv) {
                "write the gRPC port here once listening (for launchers using --port 0)");
   flags.Int("shutdown-grace-s", &shutdown_grace_s,
             "seconds requests in flight get on SIGTERM");
-  absl::Status parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::cerr << parsed.message() << "\n";
-    return 2;
-  }
+  flags.ParseOrExit(argc, argv);
   auto read = [](const std::string& path, std::string* out) {
     if (path.empty()) return true;
     absl::StatusOr<std::string> contents = murmur::ReadFile(path);
     if (!contents.ok()) {
-      std::cerr << "murmur-serve: " << contents.status().message() << "\n";
+      murmur::LogLine(contents.status().message());
       return false;
     }
     *out = std::move(*contents);
@@ -87,7 +80,7 @@ int Run(int argc, char** argv) {
   }
   options.auth_token = std::string(absl::StripAsciiWhitespace(options.auth_token));
   if (!auth_token_file.empty() && options.auth_token.empty()) {
-    std::cerr << "murmur-serve: " << auth_token_file << " holds no token\n";
+    murmur::LogLine(absl::StrCat(auth_token_file, " holds no token"));
     return 2;
   }
   batcher.max_queue_delay = absl::Microseconds(max_queue_delay_us);
@@ -102,30 +95,21 @@ int Run(int argc, char** argv) {
       threads > 0 ? threads : std::max(1, cores / std::max(1, batcher.num_instances));
   murmur::serving::ClassifierServableLoader loader(loader_options);
 
-  // Block the shutdown signals in every thread (gRPC's and libtorch's threads inherit the mask)
-  // so that only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(options, &loader);
   if (!server.ok()) {
-    std::cerr << "murmur-serve: " << server.status() << "\n";
+    murmur::LogLine(server.status().ToString());
     return 1;
   }
   if (!port_file.empty()) {
     absl::Status written =
         murmur::WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"));
     if (!written.ok()) {
-      std::cerr << "murmur-serve: " << written.message() << "\n";
+      murmur::LogLine(written.message());
       return 1;
     }
   }
-  int signal = 0;
-  sigwait(&signals, &signal);
-  murmur::serving::LogLine(absl::StrCat("received signal ", signal));
+  const int signal = murmur::WaitForShutdownSignal();
+  murmur::Logf("received signal %d", signal);
   (*server)->Shutdown(absl::Seconds(shutdown_grace_s));
   return 0;
 }

@@ -15,7 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
-#include "serving/logging.h"
+#include "base/logging.h"
 
 namespace murmur::serving {
 namespace fs = std::filesystem;

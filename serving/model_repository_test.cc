@@ -57,7 +57,8 @@ TEST_F(ModelRepositoryTest, PollLoadsLatestAndSwapsToNewer) {
   FakeServableLoader::WriteVersion(Dir(2), 0.1f);
   std::thread poller([&] { ASSERT_TRUE(repo->Poll().ok()); });
   // Version 2 takes traffic as soon as it is ready, while 1 waits for its request.
-  while (Serving(*repo) != 2) std::this_thread::yield();
+  EXPECT_TRUE(testing::WaitUntil([&] { return Serving(*repo) == 2; }))
+      << "version 2 never took traffic while version 1 was held";
   EXPECT_EQ(held->version(), 1);
   EXPECT_TRUE(held->batcher().options().max_batch_size > 0);  // still alive and usable
   held.reset();
@@ -205,8 +206,16 @@ TEST_F(ModelRepositoryTest, BackgroundPollingPicksUpNewVersions) {
   auto repo = ModelRepository::Create(options, &loader_).value();
   repo->Start();
   FakeServableLoader::WriteVersion(Dir(1), 0.0f);
-  while (Serving(*repo) != 1) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_TRUE(testing::WaitUntil([&] { return Serving(*repo) == 1; }))
+      << "the poller never loaded version 1";
+  FakeServableLoader::WriteVersion(Dir(2), 0.0f);
+  EXPECT_TRUE(testing::WaitUntil([&] { return Serving(*repo) == 2; }))
+      << "the poller never moved to version 2";
   repo->Stop();
+  // Stopped: a new version stays unseen.
+  FakeServableLoader::WriteVersion(Dir(3), 0.0f);
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(Serving(*repo), 2);
 }
 
 }  // namespace

@@ -5,10 +5,10 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/logging.h"
 #include "serving/classify_runner.h"
 #include "serving/classify_service.h"
 #include "serving/inference_service.h"
-#include "serving/logging.h"
 #include "serving/metrics.h"
 #include "serving/repository_service.h"
 

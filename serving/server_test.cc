@@ -268,10 +268,12 @@ TEST_F(ServerTest, FullQueueAnswersResourceExhaustedAndAdmittedRequestsSucceed) 
     if (Classify({"hello there"}, &response).ok()) ++ok;
   };
   admitted.emplace_back(send);
-  while (model->waiting() < 1) absl::SleepFor(absl::Milliseconds(1));  // the instance is busy
+  ASSERT_TRUE(testing::WaitUntil([&] { return model->waiting() >= 1; }))
+      << "the first request never reached the model";  // the instance is now busy
   std::shared_ptr<const ServedVersion> served = server_->repository().Get("", 0).value();
   for (int i = 0; i < 4; ++i) admitted.emplace_back(send);
-  while (served->batcher().queued() < 4) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(testing::WaitUntil([&] { return served->batcher().queued() >= 4; }))
+      << "the queue never filled";
   v1::ClassifyResponse response;
   grpc::Status refused = Classify({"one too many"}, &response);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -292,7 +294,8 @@ TEST_F(ServerTest, ExpiredRequestIsDroppedBeforeCompute) {
     v1::ClassifyResponse response;
     EXPECT_TRUE(Classify({"first"}, &response).ok());
   });
-  while (model->waiting() < 1) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(testing::WaitUntil([&] { return model->waiting() >= 1; }))
+      << "the request never reached the model";
   const int batches_before = model->batches();
   v1::ClassifyResponse response;
   grpc::Status status = Classify({"late"}, &response, absl::Milliseconds(50));
@@ -413,7 +416,8 @@ TEST_F(ServerTest, ShutdownFinishesRequestsInFlight) {
     v1::ClassifyResponse response;
     in_flight = Classify({"finish me"}, &response);
   });
-  while (model->waiting() < 1) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(testing::WaitUntil([&] { return model->waiting() >= 1; }))
+      << "the request never reached the model";
   std::thread shutdown([&] { server_->Shutdown(absl::Seconds(30)); });
   // New calls are refused once shutdown began; the one in flight completes on release.
   absl::SleepFor(absl::Milliseconds(50));

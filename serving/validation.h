@@ -5,7 +5,6 @@
 #define MURMUR_SERVING_VALIDATION_H_
 
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -19,10 +18,6 @@ struct RequestLimits {
   // model sees at most 512 tokens anyway, so longer input would only be truncated work.
   int max_text_bytes = 4096;
 };
-
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
-// On failure `*error_offset` is the byte offset of the first bad sequence.
-bool IsValidUtf8(std::string_view text, size_t* error_offset);
 
 // INVALID_ARGUMENT for an empty batch, too many texts, an over-long text or invalid UTF-8.
 absl::Status ValidateTexts(const std::vector<std::string>& texts, const RequestLimits& limits);

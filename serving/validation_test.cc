@@ -5,19 +5,6 @@
 namespace murmur::serving {
 namespace {
 
-TEST(ValidationTest, Utf8) {
-  size_t offset = 0;
-  EXPECT_TRUE(IsValidUtf8("plain ascii", &offset));
-  EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9 \xF0\x9F\x98\x80 \xE2\x82\xAC", &offset));
-  EXPECT_FALSE(IsValidUtf8("ab\xFF", &offset));
-  EXPECT_EQ(offset, 2u);
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF", &offset)) << "overlong '/'";
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80", &offset)) << "surrogate";
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80", &offset)) << "past U+10FFFF";
-  EXPECT_FALSE(IsValidUtf8("x\xE2\x82", &offset)) << "truncated";
-  EXPECT_EQ(offset, 1u);
-}
-
 TEST(ValidationTest, EachBadInputIsInvalidArgumentWithAMessage) {
   RequestLimits limits;
   limits.max_texts = 2;

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "serving/logging.h"
+#include "base/logging.h"
 
 namespace murmur::serving {
 

@@ -25,35 +25,15 @@ std::string Tail(const std::string& path, size_t bytes = 3000) {
   return contents->size() > bytes ? contents->substr(contents->size() - bytes) : *contents;
 }
 
-// Waits until `process` wrote a port number to `path` (a launcher's --port-file); fails when the
-// process exits first or after `timeout_seconds`.
-absl::StatusOr<int> WaitForPortFile(Subprocess& process, const std::string& path,
-                                    const std::string& log, double timeout_seconds) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (auto code = process.Poll()) {
-      return absl::InternalError(absl::StrCat(path, ": the process exited with ", *code, ":\n",
-                                              Tail(log)));
-    }
-    auto contents = ReadFile(path);
-    if (contents.ok()) {
-      std::string port(absl::StripAsciiWhitespace(*contents));
-      if (!port.empty() && std::all_of(port.begin(), port.end(), ::isdigit)) {
-        return std::stoi(port);
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+// The port `process` wrote to `path`, with the tail of its log when it did not.
+absl::StatusOr<int> WaitForPort(Subprocess& process, const std::string& path,
+                                const std::string& log, double timeout_seconds) {
+  auto port = WaitForPortFile(process, path, absl::Seconds(timeout_seconds));
+  if (!port.ok()) {
+    return absl::Status(port.status().code(),
+                        absl::StrCat(port.status().message(), ":\n", Tail(log)));
   }
-  return absl::DeadlineExceededError(absl::StrCat("no port in ", path, ":\n", Tail(log)));
-}
-
-// `relative` (a runfiles path such as "worker/murmur-worker") made absolute, for programs started
-// through `ip netns exec`.
-std::string Absolute(const std::string& relative) {
-  char cwd[4096];
-  if (::getcwd(cwd, sizeof(cwd)) == nullptr) return relative;
-  return absl::StrCat(cwd, "/", relative);
+  return port;
 }
 
 }  // namespace
@@ -101,7 +81,7 @@ absl::Status Cluster::StartCoordinator(const std::vector<std::string>& extra_fla
   std::vector<std::string> argv = {"coordinator/murmur-coordinator", "--spec", spec_path_,
                                    "--journal-dir", dir_, "--port", absl::StrCat(port_)};
   if (network_ != nullptr) {
-    argv[0] = Absolute(argv[0]);
+    argv[0] = AbsolutePath(argv[0]);
     argv.insert(argv.end(), {"--host", "0.0.0.0"});
   }
   if (metrics_) argv.insert(argv.end(), {"--metrics-port", "0"});
@@ -111,7 +91,7 @@ absl::Status Cluster::StartCoordinator(const std::vector<std::string>& extra_fla
   if (!started.ok()) return started.status();
   coordinator_ = *std::move(started);
   // The coordinator writes DIR/port once its server listens.
-  auto port = WaitForPortFile(*coordinator_, dir_ + "/port", dir_ + "/logs/coordinator.log", 120);
+  auto port = WaitForPort(*coordinator_, dir_ + "/port", dir_ + "/logs/coordinator.log", 120);
   if (!port.ok()) return port.status();
   port_ = *port;
   address_ = absl::StrCat(network_ != nullptr ? network_->address(0) : "127.0.0.1", ":", port_);
@@ -157,7 +137,7 @@ absl::Status Cluster::AddWorker(const std::string& name, int host,
       dir_ + "/cache-" + name, "--threads", "1", "--progress-seconds", "1", "--summary",
       dir_ + "/summary-" + name + ".json", "--metrics-port", metrics_ ? "0" : "-1"};
   if (network_ != nullptr) {
-    argv[0] = Absolute(argv[0]);
+    argv[0] = AbsolutePath(argv[0]);
     argv.insert(argv.end(), {"--host", network_->address(host)});
   }
   if (trace_) argv.insert(argv.end(), {"--trace-dir", trace_dir()});
@@ -184,7 +164,7 @@ absl::Status Cluster::StartServing() {
       dir_ + "/logs/serving.log");
   if (!started.ok()) return started.status();
   serving_ = *std::move(started);
-  auto port = WaitForPortFile(*serving_, port_file, dir_ + "/logs/serving.log", 60);
+  auto port = WaitForPort(*serving_, port_file, dir_ + "/logs/serving.log", 60);
   if (!port.ok()) return port.status();
   serving_address_ = absl::StrCat("127.0.0.1:", *port);
   return absl::OkStatus();

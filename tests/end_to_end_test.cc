@@ -16,7 +16,7 @@
 #include "base/file.h"
 #include "base/subprocess.h"
 #include "base/test_util.h"
-#include "client/serving_client.h"
+#include "serving/client/serving_client.h"
 #include "tests/cluster.h"
 
 namespace murmur::testing {
@@ -71,10 +71,10 @@ std::vector<std::vector<double>> Predict(const std::string& dir,
   return probabilities;
 }
 
-std::unique_ptr<client::ServingClient> Client(const std::string& target) {
-  client::ServingClient::Options options;
+std::unique_ptr<serving::ServingClient> Client(const std::string& target) {
+  serving::ServingClient::Options options;
   options.targets = {target};
-  auto created = client::ServingClient::Create(options);
+  auto created = serving::ServingClient::Create(options);
   EXPECT_TRUE(created.ok()) << created.status();
   return created.ok() ? *std::move(created) : nullptr;
 }

@@ -80,7 +80,7 @@ struct Tokenizer::Impl {
 
   void Build() {
     for (int b = 0; b < 128; ++b) {
-      PackedChar packed[kMaxNormalized];
+      PackedChar packed[kMaxNormalized] = {};  // NormalizeSlow fills at least packed[0]
       int n = NormalizeSlow(static_cast<char32_t>(b), packed);
       // ASCII normalizes to at most one character (itself, lowercased, or a space).
       ascii_class[b] = ClassOf(packed[0]);

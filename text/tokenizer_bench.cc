@@ -51,11 +51,7 @@ int main(int argc, char** argv) {
   flags.String("data", &data, "the shared data directory");
   flags.String("node-modules", &node_modules, "node_modules holding HF tokenizers");
   flags.Int("repeats", &repeats, "timed passes over the tweets (median reported)");
-  if (absl::Status status = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-      !status.ok() || flags.help_requested()) {
-    std::cerr << (status.ok() ? flags.Usage() : std::string(status.message())) << "\n";
-    return status.ok() ? 0 : 2;
-  }
+  flags.ParseOrExit(argc, argv);
 
   std::vector<std::string> tweets;
   std::string all;

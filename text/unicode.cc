@@ -4,15 +4,11 @@
 
 namespace murmur::text {
 
-char32_t DecodeUtf8(std::string_view text, size_t* pos) {
+Utf8Sequence ReadUtf8(std::string_view text, size_t pos) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  size_t i = *pos;
-  size_t n = text.size();
-  unsigned char b0 = bytes[i];
-  if (b0 < 0x80) {
-    *pos = i + 1;
-    return b0;
-  }
+  const size_t n = text.size();
+  const unsigned char b0 = bytes[pos];
+  if (b0 < 0x80) return {b0, 1};
   int length;
   char32_t c;
   char32_t min;
@@ -29,27 +25,35 @@ char32_t DecodeUtf8(std::string_view text, size_t* pos) {
     c = b0 & 0x07;
     min = 0x10000;
   } else {
-    *pos = i + 1;
-    return kReplacementChar;
+    return {kReplacementChar, 0};
   }
-  if (i + length > n) {
-    *pos = i + 1;
-    return kReplacementChar;
-  }
+  if (pos + length > n) return {kReplacementChar, 0};
   for (int k = 1; k < length; ++k) {
-    unsigned char b = bytes[i + k];
-    if ((b & 0xC0) != 0x80) {
-      *pos = i + 1;
-      return kReplacementChar;
-    }
+    const unsigned char b = bytes[pos + k];
+    if ((b & 0xC0) != 0x80) return {kReplacementChar, 0};
     c = (c << 6) | (b & 0x3F);
   }
-  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
-    *pos = i + 1;
-    return kReplacementChar;
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return {kReplacementChar, 0};
+  return {c, length};
+}
+
+char32_t DecodeUtf8(std::string_view text, size_t* pos) {
+  const Utf8Sequence sequence = ReadUtf8(text, *pos);
+  *pos += sequence.length > 0 ? sequence.length : 1;
+  return sequence.value;
+}
+
+bool IsValidUtf8(std::string_view text, size_t* error_offset) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const int length = ReadUtf8(text, pos).length;
+    if (length == 0) {
+      *error_offset = pos;
+      return false;
+    }
+    pos += length;
   }
-  *pos = i + length;
-  return c;
+  return true;
 }
 
 void AppendUtf8(char32_t c, std::string* out) {

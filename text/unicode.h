@@ -15,6 +15,22 @@ namespace murmur::text {
 
 constexpr char32_t kReplacementChar = 0xFFFD;
 
+// The one UTF-8 decoder of murmur (the tokenizer reads with it, serving validates with it).
+//
+// The valid, shortest-form UTF-8 sequence of a Unicode scalar value that starts at text[pos]
+// (pos < text.size()): its value and its length in bytes; length 0 (value U+FFFD) when none
+// starts there (a stray continuation byte, an overlong form, a surrogate, a value past
+// U+10FFFF, a truncated sequence).
+struct Utf8Sequence {
+  char32_t value;
+  int length;
+};
+Utf8Sequence ReadUtf8(std::string_view text, size_t pos);
+
+// Whether all of `text` is valid UTF-8 (as ReadUtf8 defines it). On failure `*error_offset` is
+// the byte offset of the first bad sequence.
+bool IsValidUtf8(std::string_view text, size_t* error_offset);
+
 // Decodes one UTF-8 sequence at text[*pos] and advances *pos. A byte that does not start a
 // valid, shortest-form sequence of a Unicode scalar value yields U+FFFD and advances by one byte
 // (the WHATWG "maximal subpart" rule would skip more; one byte keeps the rule simple and total).

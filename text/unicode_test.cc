@@ -41,6 +41,22 @@ TEST(DecodeUtf8Test, InvalidBytesBecomeReplacementOneByteAtATime) {
   }
 }
 
+TEST(IsValidUtf8Test, ShortestFormScalarValuesOnlyWithTheOffsetOfTheFirstBadSequence) {
+  size_t offset = 0;
+  EXPECT_TRUE(IsValidUtf8("plain ascii", &offset));
+  EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9 \xF0\x9F\x98\x80 \xE2\x82\xAC", &offset));
+  EXPECT_FALSE(IsValidUtf8("ab\xFF", &offset));
+  EXPECT_EQ(offset, 2u);
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF", &offset)) << "overlong '/'";
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80", &offset)) << "surrogate";
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80", &offset)) << "past U+10FFFF";
+  EXPECT_FALSE(IsValidUtf8("x\xE2\x82", &offset)) << "truncated";
+  EXPECT_EQ(offset, 1u);
+  EXPECT_FALSE(IsValidUtf8("ok\x80", &offset)) << "stray continuation byte";
+  EXPECT_EQ(offset, 2u);
+  EXPECT_TRUE(IsValidUtf8("\xEF\xBF\xBD", &offset)) << "U+FFFD itself is valid";
+}
+
 TEST(DecodeUtf8Test, AppendUtf8RoundTripsEveryScalarValue) {
   for (char32_t c = 0; c <= 0x10FFFF; c += (c < 0x3000 ? 1 : 97)) {
     if (c >= 0xD800 && c <= 0xDFFF) continue;

@@ -13,11 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "base/file.h"
-#include "proto/job_conversions.h"
+#include "base/logging.h"
 #include "data/ingest.h"
 #include "data/sampler.h"
 #include "data/token_cache.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "proto/job_conversions.h"
 #include "text/tokenizer.h"
 #include "worker/coordinator_client.h"
 #include "worker/coordinator_store.h"
@@ -146,8 +147,8 @@ struct ElasticWorker::Impl {
       rejoin = false;
       last_contact = Clock::now();
     }
-    std::fprintf(stderr, "[worker %s] joined as %s\n", options.name.c_str(),
-                 response->worker_id().c_str());
+    Logf("[worker %s] joined as %s", options.name.c_str(),
+         response->worker_id().c_str());
     return absl::OkStatus();
   }
 
@@ -253,15 +254,15 @@ struct ElasticWorker::Impl {
       const double away = std::chrono::duration<double>(Clock::now() - last_contact).count();
       if (!outage_logged && away * 1000 > 2 * heartbeat_interval_ms) {
         outage_logged = true;
-        std::fprintf(stderr, "[worker %s] coordinator unreachable (%s); training on, reports "
-                     "buffered\n", options.name.c_str(), std::string(status.message()).c_str());
+        Logf("[worker %s] coordinator unreachable (%s); training on, reports "
+             "buffered", options.name.c_str(), std::string(status.message()).c_str());
       }
       return;
     }
     last_contact = Clock::now();
     if (outage_logged) {
       outage_logged = false;
-      std::fprintf(stderr, "[worker %s] coordinator reachable again\n", options.name.c_str());
+      Logf("[worker %s] coordinator reachable again", options.name.c_str());
     }
     bool abort = false;
     if (status.ok()) {
@@ -276,8 +277,8 @@ struct ElasticWorker::Impl {
     } else if (absl::IsAborted(status) || absl::IsNotFound(status)) {
       // Declared dead (or a coordinator that never knew us): the group went on without us.
       if (!rejoin) {
-        std::fprintf(stderr, "[worker %s] %s: discarding state, joining again\n",
-                     options.name.c_str(), std::string(status.message()).c_str());
+        Logf("[worker %s] %s: discarding state, joining again",
+             options.name.c_str(), std::string(status.message()).c_str());
       }
       rejoin = true;
       abort = true;
@@ -290,9 +291,9 @@ struct ElasticWorker::Impl {
     const auto away = Clock::now() - last_contact;
     if (away > std::chrono::milliseconds(spec.coordinator_outage_ms())) {
       if (!finished) {
-        std::fprintf(stderr, "[worker %s] no answer from the coordinator for %.0f s: stopping "
-                     "at this step boundary until it is back\n", options.name.c_str(),
-                     std::chrono::duration<double>(away).count());
+        Logf("[worker %s] no answer from the coordinator for %.0f s: stopping "
+             "at this step boundary until it is back", options.name.c_str(),
+             std::chrono::duration<double>(away).count());
       }
       return true;
     }
@@ -381,17 +382,16 @@ struct ElasticWorker::Impl {
       eval = *result;
       evaluated = true;
       if (comm.rank() == 0 && eval.f1.empty()) {  // masked-LM: no classes
-        std::fprintf(stderr, "[eval] epoch %d step %lld: loss %.4f masked-token accuracy %.4f "
-                     "(%lld texts)\n",
-                     epoch, static_cast<long long>(trainer->global_step()), eval.loss,
-                     eval.accuracy, static_cast<long long>(eval.examples));
+        Logf("[eval] epoch %d step %lld: loss %.4f masked-token accuracy %.4f "
+             "(%lld texts)",
+             epoch, static_cast<long long>(trainer->global_step()), eval.loss,
+             eval.accuracy, static_cast<long long>(eval.examples));
       } else if (comm.rank() == 0) {
-        std::fprintf(stderr,
-                     "[eval] epoch %d step %lld: loss %.4f accuracy %.4f f1 neg %.4f pos %.4f "
-                     "(%lld examples)\n",
-                     epoch, static_cast<long long>(trainer->global_step()), eval.loss,
-                     eval.accuracy, eval.f1.size() > 0 ? eval.f1[0] : 0,
-                     eval.f1.size() > 1 ? eval.f1[1] : 0, static_cast<long long>(eval.examples));
+        Logf("[eval] epoch %d step %lld: loss %.4f accuracy %.4f f1 neg %.4f pos %.4f "
+             "(%lld examples)",
+             epoch, static_cast<long long>(trainer->global_step()), eval.loss,
+             eval.accuracy, eval.f1.size() > 0 ? eval.f1[0] : 0,
+             eval.f1.size() > 1 ? eval.f1[1] : 0, static_cast<long long>(eval.examples));
       }
     }
     if (comm.rank() != 0) return absl::OkStatus();
@@ -509,13 +509,12 @@ struct ElasticWorker::Impl {
         const int64_t total = trainer->options().total_steps;
         const double rate = static_cast<double>(window.size()) / seconds;
         const double eta = static_cast<double>(total - trainer->global_step()) * seconds;
-        std::fprintf(stderr,
-                     "[train] gen %lld world %d epoch %d step %lld/%lld loss %.4f "
-                     "samples/s %.1f allreduce %.0f ms eta %.0f s\n",
-                     static_cast<long long>(gen), world, epoch,
-                     static_cast<long long>(trainer->global_step()),
-                     static_cast<long long>(total), result->loss, rate,
-                     result->sync_seconds * 1000, std::max(0.0, eta));
+        Logf("[train] gen %lld world %d epoch %d step %lld/%lld loss %.4f "
+             "samples/s %.1f allreduce %.0f ms eta %.0f s",
+             static_cast<long long>(gen), world, epoch,
+             static_cast<long long>(trainer->global_step()),
+             static_cast<long long>(total), result->loss, rate,
+             result->sync_seconds * 1000, std::max(0.0, eta));
       }
     }
   }
@@ -529,9 +528,9 @@ struct ElasticWorker::Impl {
     heartbeats.join();
     // What the coordinator has not heard yet (a drained worker's last windows) before leaving.
     if (auto flushed = reports->Flush(absl::Now() + absl::Seconds(30)); !flushed.ok()) {
-      std::fprintf(stderr, "[worker %s] leaving with %zu reports undelivered: %s\n",
-                   options.name.c_str(), reports->pending(),
-                   std::string(flushed.message()).c_str());
+      Logf("[worker %s] leaving with %zu reports undelivered: %s",
+           options.name.c_str(), reports->pending(),
+           std::string(flushed.message()).c_str());
     }
     v1::LeaveRequest leave;
     leave.set_worker_id(WorkerId());
@@ -645,16 +644,16 @@ struct ElasticWorker::Impl {
       last_generation = assignment->generation();
       auto comm = form_group(*assignment);
       if (!comm.ok()) {
-        std::fprintf(stderr, "[worker %s] generation %lld: %s; regrouping\n",
-                     options.name.c_str(), static_cast<long long>(last_generation),
-                     std::string(comm.status().message()).c_str());
+        Logf("[worker %s] generation %lld: %s; regrouping",
+             options.name.c_str(), static_cast<long long>(last_generation),
+             std::string(comm.status().message()).c_str());
         continue;
       }
-      std::fprintf(stderr, "[worker %s] generation %lld: rank %d of %d, step %lld, epoch %d\n",
-                   options.name.c_str(), static_cast<long long>(last_generation),
-                   assignment->rank(), assignment->world_size(),
-                   static_cast<long long>(assignment->global_step()),
-                   assignment->plan().epoch());
+      Logf("[worker %s] generation %lld: rank %d of %d, step %lld, epoch %d",
+           options.name.c_str(), static_cast<long long>(last_generation),
+           assignment->rank(), assignment->world_size(),
+           static_cast<long long>(assignment->global_step()),
+           assignment->plan().epoch());
       {
         absl::MutexLock lock(&mu);
         group = comm->get();
@@ -663,14 +662,14 @@ struct ElasticWorker::Impl {
       }
       absl::Status trained = SyncState(*assignment, **comm);
       if (!trained.ok()) {
-        std::fprintf(stderr, "[worker %s] state sync failed: %s; regrouping\n",
-                     options.name.c_str(), std::string(trained.message()).c_str());
+        Logf("[worker %s] state sync failed: %s; regrouping",
+             options.name.c_str(), std::string(trained.message()).c_str());
       } else {
         trained = TrainGeneration(*assignment, **comm);
         if (!trained.ok()) {
-          std::fprintf(stderr, "[worker %s] generation %lld ended: %s; regrouping\n",
-                       options.name.c_str(), static_cast<long long>(last_generation),
-                       std::string(trained.message()).c_str());
+          Logf("[worker %s] generation %lld ended: %s; regrouping",
+               options.name.c_str(), static_cast<long long>(last_generation),
+               std::string(trained.message()).c_str());
         }
       }
       {
@@ -735,17 +734,17 @@ absl::StatusOr<std::unique_ptr<ElasticWorker>> ElasticWorker::Create(
         // A stale generation refuses every buffered report of it: say so, not each time.
         const int64_t count = ++self->refused_reports;
         if (count <= 3 || count % 100 == 0) {
-          std::fprintf(stderr, "[worker %s] report refused (%lld so far): %s\n",
-                       self->options.name.c_str(), static_cast<long long>(count),
-                       std::string(refused.message()).c_str());
+          Logf("[worker %s] report refused (%lld so far): %s",
+               self->options.name.c_str(), static_cast<long long>(count),
+               std::string(refused.message()).c_str());
         }
       });
   auto metrics = WorkerMetrics::Create(impl->options.host, impl->options.metrics_port);
   if (!metrics.ok()) return metrics.status();
   impl->metrics = *std::move(metrics);
   if (impl->metrics->port() >= 0) {
-    std::fprintf(stderr, "[worker %s] metrics on port %d\n", impl->options.name.c_str(),
-                 impl->metrics->port());
+    Logf("[worker %s] metrics on port %d", impl->options.name.c_str(),
+         impl->metrics->port());
   }
   return std::unique_ptr<ElasticWorker>(new ElasticWorker(std::move(impl)));
 }

@@ -1,9 +1,11 @@
 #include "worker/objective.h"
 
 #include <algorithm>
-#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "base/random.h"
+#include "model/autocast.h"
+#include "model/batch.h"
 #include "model/distilbert.h"
 
 namespace murmur::worker {
@@ -275,25 +277,22 @@ MaskedTokens MaskTokens(const std::vector<std::vector<int32_t>>& sequences,
     std::vector<int32_t>& input = out.inputs[i];
     const int64_t length = static_cast<int64_t>(input.size());
     if (length > 2) {
-      std::mt19937_64 rng(seeds[i]);
-      std::bernoulli_distribution choose(probability);
-      std::uniform_real_distribution<double> kind(0.0, 1.0);
-      std::uniform_int_distribution<int32_t> any_token(0, static_cast<int32_t>(vocab_size - 1));
+      Rng rng(seeds[i]);
       std::vector<int64_t> chosen;
       for (int64_t j = 1; j + 1 < length; ++j) {
-        if (choose(rng)) chosen.push_back(j);
+        if (rng.Bernoulli(probability)) chosen.push_back(j);
       }
       if (chosen.empty()) {
-        chosen.push_back(std::uniform_int_distribution<int64_t>(1, length - 2)(rng));
+        chosen.push_back(1 + static_cast<int64_t>(rng.Uniform(static_cast<uint64_t>(length - 2))));
       }
       for (int64_t j : chosen) {
         out.rows.push_back(row + j);
         out.targets.push_back(input[j]);
-        const double k = kind(rng);
+        const double k = rng.UniformDouble();
         if (k < 0.8) {
           input[j] = mask_id;
         } else if (k < 0.9) {
-          input[j] = any_token(rng);
+          input[j] = static_cast<int32_t>(rng.Uniform(static_cast<uint64_t>(vocab_size)));
         }
       }
     }

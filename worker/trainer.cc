@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 
 #include "absl/strings/str_cat.h"
-#include "model/distilbert.h"
+#include "base/random.h"
 #include "model/model_io.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
@@ -24,12 +23,9 @@ double Since(Clock::time_point start) {
 
 constexpr char kTrainingStateJsonKey[] = "global_step";
 
-// splitmix64's finaliser: independent per-sequence seeds from (job seed, stream, cache row).
-uint64_t MixSeed(uint64_t seed, uint64_t stream, uint64_t row) {
-  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1) + 0xbf58476d1ce4e5b9ULL * (row + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+// Independent per-sequence seeds from (job seed, stream, cache row).
+uint64_t SequenceSeed(uint64_t seed, uint64_t stream, uint64_t row) {
+  return MixSeed(MixSeed(seed, stream), row);
 }
 
 // Evaluation's seed stream: no training step has this number.
@@ -64,7 +60,7 @@ struct Trainer::Impl {
     for (uint32_t row : rows) {
       sequences->push_back(cache->Ids(row));
       labels->push_back(cache->label(row));
-      seeds->push_back(MixSeed(options.seed, stream, row));
+      seeds->push_back(SequenceSeed(options.seed, stream, row));
       if (ids != nullptr) ids->insert(ids->end(), sequences->back().begin(), sequences->back().end());
     }
   }
@@ -76,12 +72,12 @@ struct Trainer::Impl {
   void DropTokens(int64_t step, int rank, int micro_batch,
                   std::vector<std::vector<int32_t>>* sequences, std::vector<int64_t>* ids) const {
     if (options.token_dropout <= 0) return;
-    std::mt19937_64 rng(options.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(step) * 1000003ULL +
-                        static_cast<uint64_t>(rank) * 7919ULL + static_cast<uint64_t>(micro_batch));
-    std::bernoulli_distribution drop(options.token_dropout);
+    Rng rng(MixSeed(MixSeed(MixSeed(options.seed, static_cast<uint64_t>(step)),
+                            static_cast<uint64_t>(rank)),
+                    static_cast<uint64_t>(micro_batch)));
     for (std::vector<int32_t>& sequence : *sequences) {
       for (size_t j = 1; j + 1 < sequence.size(); ++j) {
-        if (drop(rng)) sequence[j] = options.mask_token_id;
+        if (rng.Bernoulli(options.token_dropout)) sequence[j] = options.mask_token_id;
       }
     }
     ids->push_back(options.mask_token_id);

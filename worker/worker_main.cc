@@ -1,22 +1,19 @@
 // murmur-worker: one data-parallel training worker. Joins the coordinator and trains until the
 // job ends or the worker is drained. SIGTERM leaves at the next step boundary and exits 0; a
 // worker the coordinator declared dead joins again instead of exiting.
-#include <atomic>
-#include <chrono>
-#include <csignal>
 #include <thread>
-#include <cstdio>
-#include <string>
-#include <vector>
 
 #include "base/flags.h"
+#include "base/logging.h"
+#include "base/shutdown_signal.h"
 #include "worker/elastic_worker.h"
 
-namespace {
-std::atomic<bool> stop_requested{false};
-}  // namespace
-
 int main(int argc, char** argv) {
+  murmur::SetLogProgram("murmur-worker");
+  if (auto installed = murmur::InstallShutdownSignalHandler(); !installed.ok()) {
+    murmur::LogLine(installed.message());
+    return 1;
+  }
   murmur::FlagParser flags("murmur-worker");
   murmur::worker::ElasticWorkerOptions options;
   flags.String("coordinator", &options.coordinator, "coordinator host:port", /*required=*/true);
@@ -33,36 +30,25 @@ int main(int argc, char** argv) {
             "Prometheus /metrics port on --host (0: pick one; -1: off)");
   flags.String("trace-dir", &options.trace_dir,
                "tests: record the rows of every step taken here (tests/lineage_check.h)");
-  absl::Status parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Usage().c_str());
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(parsed.message()).c_str());
+  flags.ParseOrExit(argc, argv);
+  auto worker = murmur::worker::ElasticWorker::Create(options);
+  if (!worker.ok()) {
+    murmur::LogLine(worker.status().message());
     return 2;
   }
   // SIGTERM/SIGINT: leave at the next step boundary (the group regroups without this worker)
-  // instead of dying mid-step. A handler, not sigwait: libtorch starts threads before main,
-  // so no signal mask set here would cover every thread.
-  struct sigaction action = {};
-  action.sa_handler = [](int) { stop_requested = true; };
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
-  auto worker = murmur::worker::ElasticWorker::Create(options);
-  if (!worker.ok()) {
-    std::fprintf(stderr, "murmur-worker: %s\n", std::string(worker.status().message()).c_str());
-    return 2;
-  }
+  // instead of dying mid-step.
   murmur::worker::ElasticWorker* running = worker->get();
-  std::thread([running] {
-    while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    std::fprintf(stderr, "murmur-worker: stop requested: leaving at the next step boundary\n");
+  std::thread watcher([running] {
+    if (murmur::WaitForShutdownSignal() == 0) return;  // woken: the worker is done
+    murmur::LogLine("stop requested: leaving at the next step boundary");
     running->RequestStop();
-  }).detach();
-  absl::Status status = (*worker)->Run();
+  });
+  absl::Status status = running->Run();
+  murmur::WakeShutdownWaiter();
+  watcher.join();
   if (!status.ok()) {
-    std::fprintf(stderr, "murmur-worker: %s\n", std::string(status.message()).c_str());
+    murmur::LogLine(status.message());
     return 1;
   }
   return 0;

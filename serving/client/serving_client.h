@@ -7,8 +7,8 @@
 // channels and a retry goes to the next one.
 //
 // Thread-safety: thread-safe (channels and stubs are). Owns its channels.
-#ifndef MURMUR_CLIENT_SERVING_CLIENT_H_
-#define MURMUR_CLIENT_SERVING_CLIENT_H_
+#ifndef MURMUR_SERVING_CLIENT_SERVING_CLIENT_H_
+#define MURMUR_SERVING_CLIENT_SERVING_CLIENT_H_
 
 #include <atomic>
 #include <cstdint>
@@ -21,7 +21,7 @@
 #include "absl/time/time.h"
 #include "proto/serving.grpc.pb.h"
 
-namespace murmur::client {
+namespace murmur::serving {
 
 
 class ServingClient {
@@ -50,24 +50,24 @@ class ServingClient {
   static absl::StatusOr<std::unique_ptr<ServingClient>> Create(Options options);
 
   // Classifies `texts` with `model` ("" = the server's default) at `version` (0 = latest).
-  absl::StatusOr<serving::v1::ClassifyResponse> Classify(const std::vector<std::string>& texts,
+  absl::StatusOr<v1::ClassifyResponse> Classify(const std::vector<std::string>& texts,
                                                          const std::string& model = "",
                                                          int64_t version = 0);
 
   // Uploads every regular file of `dir` as a new version (0: the server picks the next number).
   // Returns once the server serves it, or its reason for rejecting it.
-  absl::StatusOr<serving::v1::PushVersionResponse> Push(const std::string& dir,
+  absl::StatusOr<v1::PushVersionResponse> Push(const std::string& dir,
                                                         const std::string& model = "",
                                                         int64_t version = 0,
                                                         size_t chunk_bytes = 1 << 20);
 
-  absl::StatusOr<serving::v1::ListVersionsResponse> ListVersions(const std::string& model = "");
+  absl::StatusOr<v1::ListVersionsResponse> ListVersions(const std::string& model = "");
 
  private:
   struct Target {
     std::shared_ptr<grpc::Channel> channel;
-    std::unique_ptr<serving::v1::ClassifyService::Stub> classify;
-    std::unique_ptr<serving::v1::RepositoryService::Stub> repository;
+    std::unique_ptr<v1::ClassifyService::Stub> classify;
+    std::unique_ptr<v1::RepositoryService::Stub> repository;
   };
   explicit ServingClient(Options options) : options_(std::move(options)) {}
   Target& Next();
@@ -78,6 +78,6 @@ class ServingClient {
   std::atomic<uint64_t> next_{0};
 };
 
-}  // namespace murmur::client
+}  // namespace murmur::serving
 
-#endif  // MURMUR_CLIENT_SERVING_CLIENT_H_
+#endif  // MURMUR_SERVING_CLIENT_SERVING_CLIENT_H_

@@ -1,4 +1,4 @@
-#include "data/random.h"
+#include "base/random.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace murmur::data {
+namespace murmur {
 namespace {
 
 // Golden values (computed with an independent Python MurmurHash64A / SplitMix64): splits and
@@ -62,4 +62,4 @@ TEST(UnitIntervalTest, Bounds) {
 }
 
 }  // namespace
-}  // namespace murmur::data
+}  // namespace murmur

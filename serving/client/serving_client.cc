@@ -1,4 +1,4 @@
-#include "client/serving_client.h"
+#include "serving/client/serving_client.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -10,7 +10,7 @@
 #include "base/grpc_status.h"
 #include "base/sha256.h"
 
-namespace murmur::client {
+namespace murmur::serving {
 
 absl::StatusOr<std::unique_ptr<ServingClient>> ServingClient::Create(Options options) {
   if (options.targets.empty()) return absl::InvalidArgumentError("at least one target needed");
@@ -31,8 +31,8 @@ absl::StatusOr<std::unique_ptr<ServingClient>> ServingClient::Create(Options opt
     args.SetMaxSendMessageSize(options.max_message_bytes);
     Target t;
     t.channel = grpc::CreateCustomChannel(target, credentials, args);
-    t.classify = serving::v1::ClassifyService::NewStub(t.channel);
-    t.repository = serving::v1::RepositoryService::NewStub(t.channel);
+    t.classify = v1::ClassifyService::NewStub(t.channel);
+    t.repository = v1::RepositoryService::NewStub(t.channel);
     client->targets_.push_back(std::move(t));
   }
   return client;
@@ -49,9 +49,9 @@ void ServingClient::Prepare(grpc::ClientContext* context, bool authenticated) co
   }
 }
 
-absl::StatusOr<serving::v1::ClassifyResponse> ServingClient::Classify(
+absl::StatusOr<v1::ClassifyResponse> ServingClient::Classify(
     const std::vector<std::string>& texts, const std::string& model, int64_t version) {
-  serving::v1::ClassifyRequest request;
+  v1::ClassifyRequest request;
   request.set_model(model);
   request.set_version(version);
   for (const std::string& text : texts) request.add_texts(text);
@@ -64,7 +64,7 @@ absl::StatusOr<serving::v1::ClassifyResponse> ServingClient::Classify(
     }
     grpc::ClientContext context;
     Prepare(&context, /*authenticated=*/false);
-    serving::v1::ClassifyResponse response;
+    v1::ClassifyResponse response;
     last = FromGrpcStatus(Next().classify->Classify(&context, request, &response));
     if (last.ok()) return response;
     // Only UNAVAILABLE says the request did not run and another try (elsewhere) may succeed.
@@ -73,7 +73,7 @@ absl::StatusOr<serving::v1::ClassifyResponse> ServingClient::Classify(
   return last;
 }
 
-absl::StatusOr<serving::v1::PushVersionResponse> ServingClient::Push(const std::string& dir,
+absl::StatusOr<v1::PushVersionResponse> ServingClient::Push(const std::string& dir,
                                                                      const std::string& model,
                                                                      int64_t version,
                                                                      size_t chunk_bytes) {
@@ -87,14 +87,14 @@ absl::StatusOr<serving::v1::PushVersionResponse> ServingClient::Push(const std::
   if (names.empty()) return absl::InvalidArgumentError(absl::StrCat(dir, " holds no files"));
   std::sort(names.begin(), names.end());
 
-  serving::v1::PushVersionRequest header;
+  v1::PushVersionRequest header;
   header.mutable_header()->set_model(model);
   header.mutable_header()->set_version(version);
   for (const std::string& name : names) {
     const std::string path = dir + "/" + name;
     absl::StatusOr<std::string> digest = Sha256FileHex(path);
     if (!digest.ok()) return digest.status();
-    serving::v1::PushFile* file = header.mutable_header()->add_files();
+    v1::PushFile* file = header.mutable_header()->add_files();
     file->set_name(name);
     file->set_size(fs::file_size(path, error));
     if (error) return absl::InternalError(absl::StrCat(path, ": ", error.message()));
@@ -105,8 +105,8 @@ absl::StatusOr<serving::v1::PushVersionResponse> ServingClient::Push(const std::
   // A push includes loading and warming the model: allow more than a classification.
   context.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout * 10));
   if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
-  serving::v1::PushVersionResponse response;
-  std::unique_ptr<grpc::ClientWriter<serving::v1::PushVersionRequest>> writer =
+  v1::PushVersionResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::PushVersionRequest>> writer =
       Next().repository->PushVersion(&context, &response);
   bool streaming = writer->Write(header);
   std::vector<char> buffer(chunk_bytes);
@@ -121,7 +121,7 @@ absl::StatusOr<serving::v1::PushVersionResponse> ServingClient::Push(const std::
     uint64_t offset = 0;
     size_t n;
     while (streaming && (n = std::fread(buffer.data(), 1, buffer.size(), in)) > 0) {
-      serving::v1::PushVersionRequest chunk;
+      v1::PushVersionRequest chunk;
       chunk.mutable_chunk()->set_name(name);
       chunk.mutable_chunk()->set_offset(offset);
       chunk.mutable_chunk()->set_data(buffer.data(), n);
@@ -137,16 +137,16 @@ absl::StatusOr<serving::v1::PushVersionResponse> ServingClient::Push(const std::
   return response;
 }
 
-absl::StatusOr<serving::v1::ListVersionsResponse> ServingClient::ListVersions(
+absl::StatusOr<v1::ListVersionsResponse> ServingClient::ListVersions(
     const std::string& model) {
-  serving::v1::ListVersionsRequest request;
+  v1::ListVersionsRequest request;
   request.set_model(model);
   grpc::ClientContext context;
   Prepare(&context, /*authenticated=*/true);
-  serving::v1::ListVersionsResponse response;
+  v1::ListVersionsResponse response;
   absl::Status status = FromGrpcStatus(Next().repository->ListVersions(&context, request, &response));
   if (!status.ok()) return status;
   return response;
 }
 
-}  // namespace murmur::client
+}  // namespace murmur::serving

@@ -1,8 +1,8 @@
-#include "data/random.h"
+#include "base/random.h"
 
 #include <cstring>
 
-namespace murmur::data {
+namespace murmur {
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "StableHash64 reads little-endian words; port the loads before building on big-endian."
@@ -61,4 +61,4 @@ uint64_t Rng::Uniform(uint64_t n) {
   return static_cast<uint64_t>(m >> 64);
 }
 
-}  // namespace murmur::data
+}  // namespace murmur

@@ -1,0 +1,161 @@
+// train_step_bench: throughput of one training step of murmur's DistilBERT on this machine
+// (forward + backward + the trainer's AdamW), against the machine's own matrix-multiply ceiling
+// measured in the same run. The whole distributed job against PyTorch DDP is train_bench.sh.
+//
+//   bazel run -c opt //worker/bench:train_step_bench -- [--threads N] [--iters N] [--quick]
+//       [--train-batch N] [--torch-adamw]
+//   (MURMUR_SHARED_DATA must point at ../shared/data; threads default to the core count)
+//
+// Small and base presets, bf16 autocast with fp32 master weights and fp32, batches of real
+// tweets, the trainer's single-pass AdamW (or --torch-adamw). FLOP counts are the useful ones
+// (config.h ForwardFlops over the real tokens; backward = 2x forward); times are medians.
+//
+// Where the time goes: MODEL_BENCH_BREAKDOWN=1 splits each step (forward, backward,
+// optimizer); MODEL_BENCH_TRAIN_PROFILE=trace.json records libtorch's per-op profile of the base
+// preset's last bf16 step (left out of the medians: the profiler slows it).
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/flags.h"
+#include "model/autocast.h"
+#include "model/batch.h"
+#include "model/bench_support.h"
+#include "model/config.h"
+#include "model/distilbert.h"
+#include "worker/optimizer.h"
+
+namespace murmur::worker {
+namespace {
+
+using model::AutocastBf16;
+using model::Batch;
+using model::BatchFlops;
+using model::BenchClock;
+using model::BenchRow;
+using model::Ceiling;
+using model::DistilBertConfig;
+using model::DistilBertForSequenceClassification;
+using model::Median;
+using model::SecondsSince;
+
+void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string& preset,
+              int batch_size, bool bf16, int iters, bool torch_adamw, Ceiling& ceiling,
+              std::vector<BenchRow>* rows) {
+  ceiling.Probe(3);
+  torch::manual_seed(0);
+  DistilBertConfig config = *DistilBertConfig::Preset(preset, 30522);
+  DistilBertForSequenceClassification model(config);
+  model->train();
+  std::vector<torch::Tensor> params;
+  NamedTensors named;
+  for (const auto& item : model->named_parameters()) {
+    if (item.value().requires_grad()) {
+      params.push_back(item.value());
+      named.emplace_back(item.key(), item.value());
+    }
+  }
+  // The trainer's optimizer (worker/optimizer.h): single-pass AdamW, HF Trainer's decay rule.
+  AdamW fused(named, AdamWOptions());
+  torch::optim::AdamW reference(params, torch::optim::AdamWOptions(5e-5).weight_decay(0.01));
+  size_t next = 0;
+  std::vector<double> times, rates;
+  for (int i = 0; i < iters + 2; ++i) {
+    std::vector<std::vector<int32_t>> batch;
+    std::vector<int64_t> label_values;
+    for (int j = 0; j < batch_size; ++j, ++next) {
+      batch.push_back(tweets[next % tweets.size()]);
+      label_values.push_back(static_cast<int64_t>(next % 2));
+    }
+    torch::Tensor labels = torch::tensor(label_values, torch::kLong);
+    std::optional<torch::autograd::profiler::RecordProfile> profile;
+    const char* profile_path = std::getenv("MODEL_BENCH_TRAIN_PROFILE");
+    if (profile_path && bf16 && preset == "base" && i == iters + 1) profile.emplace(profile_path);
+    auto start = BenchClock::now();
+    Batch packed = *Batch::FromSequences(batch, 512);
+    if (torch_adamw) {
+      reference.zero_grad();
+    } else {
+      for (torch::Tensor& p : params) p.mutable_grad() = torch::Tensor();
+    }
+    torch::Tensor loss;
+    if (bf16) {
+      AutocastBf16 autocast;
+      loss = torch::cross_entropy_loss(model->forward(packed), labels);
+    } else {
+      loss = torch::cross_entropy_loss(model->forward(packed), labels);
+    }
+    double t_forward = SecondsSince(start);
+    loss.backward();
+    double t_backward = SecondsSince(start);
+    if (torch_adamw) {
+      reference.step();
+    } else {
+      fused.Step(5e-5);
+    }
+    double t = SecondsSince(start);
+    if (std::getenv("MODEL_BENCH_BREAKDOWN")) {
+      std::fprintf(stderr, "    step: forward %.1f ms, backward %.1f ms, optimizer %.1f ms\n",
+                   1e3 * t_forward, 1e3 * (t_backward - t_forward), 1e3 * (t - t_backward));
+    }
+    if (i < 2 || profile) continue;  // warm-up, or slowed down by the profiler
+    times.push_back(t);
+    rates.push_back(3 * BatchFlops(config, batch) / t / 1e9);
+  }
+  char text[256];
+  std::snprintf(text, sizeof(text),
+                "train %-5s %-4s batch %3d: %8.1f samples/s  median %7.1f ms  %7.1f GFLOP/s%s",
+                preset.c_str(), bf16 ? "bf16" : "fp32", batch_size, batch_size / Median(times),
+                1e3 * Median(times), Median(rates), torch_adamw ? " (torch AdamW)" : "");
+  std::printf("  %s\n", text);
+  std::fflush(stdout);
+  rows->push_back({text, Median(rates), bf16});
+  ceiling.Probe(3);
+}
+
+int Main(int argc, char** argv) {
+  FlagParser flags("train_step_bench");
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int iters = 20;
+  bool quick = false, torch_adamw = false;
+  int train_batch = 32;
+  const char* env = std::getenv("MURMUR_SHARED_DATA");
+  std::string data = env ? env : "../shared/data";
+  flags.Int("threads", &threads, "intra-op threads");
+  flags.Int("iters", &iters, "timed iterations per measurement");
+  flags.Bool("quick", &quick, "fewer iterations");
+  flags.Bool("torch-adamw", &torch_adamw,
+             "train with torch::optim::AdamW instead of the trainer's AdamW");
+  flags.Int("train-batch", &train_batch, "training batch size");
+  flags.String("data", &data, "shared data directory (default $MURMUR_SHARED_DATA)");
+  flags.ParseOrExit(argc, argv);
+  if (quick) iters = 5;
+  torch::set_num_threads(threads);
+  std::printf("train_step_bench: %d intra-op threads, %d iterations, medians\n", threads, iters);
+  std::vector<std::vector<int32_t>> tweets = model::LoadBenchTweets(data, 20000);
+  Ceiling ceiling;
+  ceiling.Probe(iters);
+  std::vector<BenchRow> rows;
+  std::printf("training (forward + backward + AdamW; bf16 = autocast, fp32 master weights):\n");
+  for (const char* preset : {"small", "base"}) {
+    for (bool use_bf16 : {true, false}) {
+      Training(tweets, preset, train_batch, use_bf16,
+               std::string(preset) == "base" ? std::max(3, iters / 2) : iters, torch_adamw,
+               ceiling, &rows);
+    }
+  }
+  model::PrintCeilingFractions(ceiling, rows);
+  return 0;
+}
+
+}  // namespace
+}  // namespace murmur::worker
+
+int main(int argc, char** argv) { return murmur::worker::Main(argc, argv); }
