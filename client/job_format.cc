@@ -5,15 +5,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/file.h"
+#include "proto/job_state_names.h"
 
 namespace murmur::client {
 
 std::string FormatProgress(const v1::JobStatus& status) {
   int active = 0;
-  for (const auto& worker : status.workers()) active += worker.state() == "active";
+  for (const auto& worker : status.workers()) active += worker.state() == v1::WORKER_ACTIVE;
   return absl::StrFormat(
       "[%s] generation %d, %d workers, epoch %d, step %d/%d, loss %.4f, %.1f samples/s, eta %.0f s",
-      status.state(), status.generation(), active, status.epoch(), status.global_step(),
+      StateName(status.state()), status.generation(), active, status.epoch(),
+      status.global_step(),
       status.total_steps(), status.loss(), status.samples_per_second(), status.eta_seconds());
 }
 

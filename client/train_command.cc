@@ -22,6 +22,7 @@
 #include "client/local_binaries.h"
 #include "client/training_curve.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "proto/job_state_names.h"
 
 namespace murmur::client {
 namespace {
@@ -231,8 +232,9 @@ int TrainCommand(const CommandArgs& args) {
   }
   std::cout << FormatFinalReport(final_status);
   double samples_per_s = ReadSamplesPerSecond(out, workers);
-  if (final_status.state() != "finished" || failures == workers || samples_per_s <= 0) {
-    std::cerr << "murmur train: the job did not finish (state " << final_status.state() << ", "
+  if (final_status.state() != v1::JOB_FINISHED || failures == workers || samples_per_s <= 0) {
+    std::cerr << "murmur train: the job did not finish (state "
+              << StateName(final_status.state()) << ", "
               << failures << " workers failed; see " << out << "/logs)\n";
     return 1;
   }

@@ -49,11 +49,12 @@ bool CheckpointRegistry::HasStepAtLeast(int64_t step) const {
   return false;
 }
 
-bool CheckpointRegistry::RecordPublished(const std::string& path, const std::string& entry) {
+bool CheckpointRegistry::RecordPublished(const std::string& path,
+                                         const v1::Publication& publication) {
   bool found = false;
   for (journal::Checkpoint& record : checkpoints_) {
     if (record.info().path() == path) {
-      record.mutable_info()->add_published(entry);
+      *record.mutable_info()->add_publications() = publication;
       found = true;
     }
   }

@@ -30,8 +30,8 @@ class CheckpointRegistry {
   absl::StatusOr<v1::CheckpointInfo> Best() const;
   // Whether a checkpoint at `step` or later exists (the final model has been written).
   bool HasStepAtLeast(int64_t step) const;
-  // Appends "target -> version" to the checkpoint's published list; false for an unknown path.
-  bool RecordPublished(const std::string& path, const std::string& entry);
+  // Appends the publication to the checkpoint's list; false for an unknown path.
+  bool RecordPublished(const std::string& path, const v1::Publication& publication);
 
   const std::vector<journal::Checkpoint>& all() const { return checkpoints_; }
   void Restore(std::vector<journal::Checkpoint> checkpoints) {

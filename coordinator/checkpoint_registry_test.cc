@@ -42,9 +42,14 @@ TEST(CheckpointRegistryTest, KeepsTheAccountingOfItsStepAndPicksBestAndLatest) {
   EXPECT_EQ(registry.Latest()->info().path(), "/c/2");
   EXPECT_TRUE(registry.HasStepAtLeast(2));
   EXPECT_FALSE(registry.HasStepAtLeast(3));
-  EXPECT_TRUE(registry.RecordPublished("/c/1", "host:1 -> 4"));
-  EXPECT_FALSE(registry.RecordPublished("/nope", "host:1 -> 5"));
-  EXPECT_EQ(registry.Best()->published(0), "host:1 -> 4");
+  v1::Publication publication;
+  publication.set_target("host:1");
+  publication.set_version(4);
+  EXPECT_TRUE(registry.RecordPublished("/c/1", publication));
+  EXPECT_FALSE(registry.RecordPublished("/nope", publication));
+  ASSERT_EQ(registry.Best()->publications_size(), 1);
+  EXPECT_EQ(registry.Best()->publications(0).target(), "host:1");
+  EXPECT_EQ(registry.Best()->publications(0).version(), 4);
 }
 
 TEST(CheckpointRegistryTest, RefusesACheckpointWhoseAccountingIsNoLongerKnown) {
@@ -75,6 +80,14 @@ TEST(JournalTest, RoundTripAndClearErrors) {
 
   ASSERT_TRUE(WriteFileAtomically(JournalPath(dir), "{\"version\": 99}").ok());
   EXPECT_EQ(ReadJournal(dir).status().code(), absl::StatusCode::kFailedPrecondition);
+  // An older journal, with a field this version no longer has: "another version", not "corrupt".
+  ASSERT_TRUE(WriteFileAtomically(
+                  JournalPath(dir),
+                  R"({"version": 1, "checkpoints": [{"info": {"published": ["h:1 -> 2"]}}]})")
+                  .ok());
+  auto old = ReadJournal(dir);
+  EXPECT_EQ(old.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(old.status().message().find("journal version 1"), std::string::npos) << old.status();
   ASSERT_TRUE(WriteFileAtomically(JournalPath(dir), "{not json").ok());
   EXPECT_EQ(ReadJournal(dir).status().code(), absl::StatusCode::kDataLoss);
 }

@@ -19,10 +19,6 @@ namespace {
 // Waits wake this often to look at their `cancelled` callbacks.
 constexpr absl::Duration kCancelPoll = absl::Milliseconds(100);
 
-const char* StateName(int state) {
-  static const char* const kNames[] = {"standby", "active", "draining", "dead", "left"};
-  return kNames[state];
-}
 
 std::string StorePrefix(int64_t generation) { return absl::StrCat("gen-", generation, "/"); }
 
@@ -58,7 +54,8 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(Options options) {
     }
   }
   absl::MutexLock lock(&job->mu_);
-  job->Changed();  // a fresh job writes its first journal; a restored one records the restart
+  job->JournalAndNotify();  // a fresh job writes its first journal; a restored one records the
+                            // restart
   return job;
 }
 
@@ -90,10 +87,8 @@ absl::Status Job::RestoreFromJournal(const journal::State& state) {
     worker.name = record.name();
     worker.host = record.host();
     worker.gpus = record.gpus();
-    worker.state = WorkerState::kStandby;
-    for (int s = 0; s <= static_cast<int>(WorkerState::kLeft); ++s) {
-      if (record.state() == StateName(s)) worker.state = static_cast<WorkerState>(s);
-    }
+    worker.state = record.state() == v1::WORKER_STATE_UNSPECIFIED ? v1::WORKER_STANDBY
+                                                                   : record.state();
     worker.join_sequence = record.join_sequence();
     // A fresh grace period, longer than the heartbeat timeout by restart_grace: running workers
     // kept training while we were away and reach us again within their reconnect backoff.
@@ -131,11 +126,11 @@ absl::StatusOr<Job::Worker*> Job::FindLiveWorker(const std::string& worker_id, c
   Worker& worker = it->second;
   // ABORTED, not FAILED_PRECONDITION: the worker's membership is over, and the retry that
   // succeeds is at a higher level (Join again, as a new worker, with its state discarded).
-  if (worker.state == WorkerState::kDead) {
+  if (worker.state == v1::WORKER_DEAD) {
     return absl::AbortedError(absl::StrCat(
         call, ": worker ", worker_id, " was declared dead after missing heartbeats; Join again"));
   }
-  if (worker.state == WorkerState::kLeft) {
+  if (worker.state == v1::WORKER_LEFT) {
     return absl::AbortedError(
         absl::StrCat(call, ": worker ", worker_id, " has left the job; Join again"));
   }
@@ -155,12 +150,12 @@ std::vector<Job::Worker*> Job::DesiredMembers() {
   std::vector<Worker*> members, others;
   for (const std::string& id : formed_.members()) {
     Worker& worker = workers_.at(id);
-    if (worker.state == WorkerState::kActive || worker.state == WorkerState::kStandby) {
+    if (worker.state == v1::WORKER_ACTIVE || worker.state == v1::WORKER_STANDBY) {
       members.push_back(&worker);
     }
   }
   for (auto& [id, worker] : workers_) {
-    if (worker.ready && worker.state == WorkerState::kStandby && !IsMember(id)) {
+    if (worker.ready && worker.state == v1::WORKER_STANDBY && !IsMember(id)) {
       others.push_back(&worker);
     }
   }
@@ -300,8 +295,8 @@ void Job::Form(const std::vector<Worker*>& members) {
   for (auto& [id, worker] : workers_) {
     const bool member = IsMember(id);
     if (member) worker.ready = false;
-    if (worker.state == WorkerState::kActive || worker.state == WorkerState::kStandby) {
-      worker.state = member ? WorkerState::kActive : WorkerState::kStandby;
+    if (worker.state == v1::WORKER_ACTIVE || worker.state == v1::WORKER_STANDBY) {
+      worker.state = member ? v1::WORKER_ACTIVE : v1::WORKER_STANDBY;
     }
   }
   if (options_.store != nullptr) {
@@ -352,15 +347,14 @@ void Job::AddEvent(const std::string& kind, const std::string& detail) {
   event.set_global_step(ledger_.max_step());
 }
 
-void Job::Changed() {
+void Job::JournalAndNotify() {
   changed_.SignalAll();
   if (options_.journal_dir.empty()) return;
   absl::Status status = WriteJournal(options_.journal_dir, JournalStateLocked());
   if (!status.ok()) {
     // Keep serving (the workers' progress is not lost yet), but say so loudly.
     journal_error_ = std::string(status.message());
-    Logf("journal write failed: %s",
-         journal_error_.c_str());
+    Logf("journal write failed: %s", journal_error_.c_str());
   } else {
     journal_error_.clear();
   }
@@ -386,7 +380,7 @@ journal::State Job::JournalStateLocked() const {
     record->set_name(worker.name);
     record->set_host(worker.host);
     record->set_gpus(worker.gpus);
-    record->set_state(StateName(static_cast<int>(worker.state)));
+    record->set_state(worker.state);
     record->set_join_sequence(worker.join_sequence);
     record->set_global_step(worker.global_step);
     record->set_epoch(worker.epoch);
@@ -454,7 +448,7 @@ absl::StatusOr<v1::JoinResponse> Job::Join(const v1::JoinRequest& request) {
   last_join_ = worker.last_seen;
   AddEvent("worker_joined", absl::StrCat(worker.id, " (", request.name(), " at ",
                                          request.host(), ")"));
-  Changed();
+  JournalAndNotify();
   v1::JoinResponse response;
   response.set_worker_id(worker.id);
   *response.mutable_spec() = options_.spec;
@@ -474,7 +468,7 @@ absl::StatusOr<v1::RendezvousResponse> Job::Rendezvous(const v1::RendezvousReque
   auto found = FindLiveWorker(request.worker_id(), "rendezvous");
   if (!found.ok()) return found.status();
   Worker* worker = *found;
-  if (worker->state == WorkerState::kDraining) {
+  if (worker->state == v1::WORKER_DRAINING) {
     return absl::FailedPreconditionError(
         absl::StrCat("rendezvous: worker ", worker->id, " is drained; call Leave"));
   }
@@ -504,10 +498,10 @@ absl::StatusOr<v1::RendezvousResponse> Job::Rendezvous(const v1::RendezvousReque
     MaybeAnnounce(absl::StrCat(worker->id, " wants to join"));
   }
   TryForm();
-  Changed();
+  JournalAndNotify();
   ++worker->in_rendezvous;
   while (!finished_ && !shutdown_ && !assigned() &&
-         (worker->state == WorkerState::kActive || worker->state == WorkerState::kStandby)) {
+         (worker->state == v1::WORKER_ACTIVE || worker->state == v1::WORKER_STANDBY)) {
     const absl::Time now = absl::Now();
     if (now >= poll_end) break;
     if (cancelled && cancelled()) break;
@@ -517,11 +511,11 @@ absl::StatusOr<v1::RendezvousResponse> Job::Rendezvous(const v1::RendezvousReque
   worker->last_seen = clock_->Now();
   if (finished_ || assigned()) return Assignment(worker->id);
   if (shutdown_) return absl::UnavailableError("rendezvous: coordinator shutting down");
-  if (worker->state == WorkerState::kDraining) {
+  if (worker->state == v1::WORKER_DRAINING) {
     return absl::FailedPreconditionError(
         absl::StrCat("rendezvous: worker ", worker->id, " is drained; call Leave"));
   }
-  if (worker->state == WorkerState::kDead || worker->state == WorkerState::kLeft) {
+  if (worker->state == v1::WORKER_DEAD || worker->state == v1::WORKER_LEFT) {
     return absl::FailedPreconditionError(
         absl::StrCat("rendezvous: worker ", worker->id, " is no longer part of the job"));
   }
@@ -550,7 +544,7 @@ absl::StatusOr<v1::HeartbeatResponse> Job::Heartbeat(const v1::HeartbeatRequest&
   // A drained worker must learn it is drained even when its generation went stale meanwhile
   // (the others may have regrouped without it): it then leaves instead of rendezvousing.
   if (request.generation() > 0 && request.generation() < formed_.generation() &&
-      !IsMember(worker->id) && worker->state != WorkerState::kDraining) {
+      !IsMember(worker->id) && worker->state != v1::WORKER_DRAINING) {
     return absl::FailedPreconditionError(absl::StrCat(
         "heartbeat: stale generation ", request.generation(), " (current generation ",
         announced_, "): stop training and call Rendezvous"));
@@ -561,7 +555,7 @@ absl::StatusOr<v1::HeartbeatResponse> Job::Heartbeat(const v1::HeartbeatRequest&
   worker->samples_per_second = request.samples_per_second();
   v1::HeartbeatResponse response;
   response.set_generation(announced_);
-  response.set_drain(worker->state == WorkerState::kDraining);
+  response.set_drain(worker->state == v1::WORKER_DRAINING);
   response.set_job_finished(finished_);
   response.set_abort_collectives(formed_lost_member_ &&
                                  request.generation() == formed_.generation());
@@ -605,7 +599,7 @@ absl::Status Job::ReportWindow(const v1::WindowReport& report) {
   absl::MutexLock lock(&mu_);
   auto changed = RecordWindow(report);
   if (!changed.ok()) return changed.status();
-  if (*changed) Changed();
+  if (*changed) JournalAndNotify();
   return absl::OkStatus();
 }
 
@@ -623,7 +617,7 @@ v1::WindowReportsAck Job::ReportWindows(const v1::WindowReports& reports) {
     changed |= *recorded;
     ack.set_recorded(ack.recorded() + 1);
   }
-  if (changed) Changed();
+  if (changed) JournalAndNotify();
   return ack;
 }
 
@@ -660,7 +654,7 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
   AddEvent("checkpoint", absl::StrCat(report.path(), " at step ", report.global_step(),
                                       report.epoch_end() ? " (end of epoch)" : ""));
   MaybeFinish();
-  Changed();
+  JournalAndNotify();
   return absl::OkStatus();
 }
 
@@ -672,14 +666,14 @@ absl::Status Job::Leave(const v1::LeaveRequest& request) {
         absl::StrCat("leave: unknown worker id '", request.worker_id(), "'"));
   }
   Worker& worker = it->second;
-  if (worker.state == WorkerState::kLeft) return absl::OkStatus();
-  worker.state = WorkerState::kLeft;
+  if (worker.state == v1::WORKER_LEFT) return absl::OkStatus();
+  worker.state = v1::WORKER_LEFT;
   worker.ready = false;
   AddEvent("worker_left", absl::StrCat(worker.id, request.reason().empty() ? "" : ": ",
                                        request.reason()));
   MaybeAnnounce(absl::StrCat(worker.id, " left"));
   TryForm();
-  Changed();
+  JournalAndNotify();
   return absl::OkStatus();
 }
 
@@ -691,17 +685,17 @@ v1::JobStatus Job::Status() const {
   const absl::Time now = clock_->Now();
   int64_t live = 0;
   for (const auto& [id, worker] : workers_) {
-    if (worker.state != WorkerState::kDead && worker.state != WorkerState::kLeft) ++live;
+    if (worker.state != v1::WORKER_DEAD && worker.state != v1::WORKER_LEFT) ++live;
   }
   if (finished_) {
-    status.set_state("finished");
+    status.set_state(v1::JOB_FINISHED);
     status.set_message("the job is finished");
   } else if (paused_ || (formed_.generation() == 0 && live < min_workers_)) {
-    status.set_state("waiting");
+    status.set_state(v1::JOB_WAITING);
     status.set_message(absl::StrCat("waiting for at least ", min_workers_, " workers (",
                                     live, " live)"));
   } else {
-    status.set_state("running");
+    status.set_state(v1::JOB_RUNNING);
     if (Pending()) {
       status.set_message(absl::StrCat("forming generation ", announced_));
     }
@@ -725,7 +719,7 @@ v1::JobStatus Job::Status() const {
     out->set_worker_id(id);
     out->set_name(worker.name);
     out->set_host(worker.host);
-    out->set_state(StateName(static_cast<int>(worker.state)));
+    out->set_state(worker.state);
     const int32_t rank = RankOf(id);
     out->set_rank(rank);
     out->set_global_step(worker.global_step);
@@ -733,7 +727,7 @@ v1::JobStatus Job::Status() const {
     // After a restart last_seen lies ahead (the grace period): nothing was missed yet.
     out->set_seconds_since_heartbeat(
         std::max(0.0, absl::ToDoubleSeconds(now - worker.last_seen)));
-    if (rank >= 0 && worker.state == WorkerState::kActive) {
+    if (rank >= 0 && worker.state == v1::WORKER_ACTIVE) {
       samples_per_second += worker.samples_per_second;
     }
   }
@@ -780,7 +774,7 @@ absl::StatusOr<v1::JobStatus> Job::SetWorkerLimits(int32_t min_workers, int32_t 
       AddEvent("limits", absl::StrCat("min_workers ", new_min, ", max_workers ", new_max));
       MaybeAnnounce(absl::StrCat("worker limits now ", new_min, "..", new_max));
       TryForm();
-      Changed();
+      JournalAndNotify();
     }
   }
   return Status();
@@ -791,13 +785,13 @@ absl::Status Job::DrainWorker(const std::string& worker_id) {
   auto found = FindLiveWorker(worker_id, "drain");
   if (!found.ok()) return found.status();
   Worker* worker = *found;
-  if (worker->state == WorkerState::kDraining) return absl::OkStatus();
-  worker->state = WorkerState::kDraining;
+  if (worker->state == v1::WORKER_DRAINING) return absl::OkStatus();
+  worker->state = v1::WORKER_DRAINING;
   worker->ready = false;
   AddEvent("draining", absl::StrCat(worker_id, " is draining"));
   MaybeAnnounce(absl::StrCat(worker_id, " drained"));
   TryForm();
-  Changed();
+  JournalAndNotify();
   return absl::OkStatus();
 }
 
@@ -828,10 +822,12 @@ absl::StatusOr<v1::CheckpointInfo> Job::BestCheckpoint() const {
 void Job::RecordPublished(const std::string& checkpoint, const std::string& target,
                           int64_t version) {
   absl::MutexLock lock(&mu_);
-  const std::string entry = absl::StrCat(target, " -> ", version);
-  checkpoints_.RecordPublished(checkpoint, entry);
-  AddEvent("published", absl::StrCat(checkpoint, " to ", entry));
-  Changed();
+  v1::Publication publication;
+  publication.set_target(target);
+  publication.set_version(version);
+  checkpoints_.RecordPublished(checkpoint, publication);
+  AddEvent("published", absl::StrCat(checkpoint, " to ", target, " as version ", version));
+  JournalAndNotify();
 }
 
 void Job::Tick() {
@@ -840,10 +836,10 @@ void Job::Tick() {
   const absl::Time now = clock_->Now();
   bool changed = false;
   for (auto& [id, worker] : workers_) {
-    if (worker.state == WorkerState::kDead || worker.state == WorkerState::kLeft) continue;
+    if (worker.state == v1::WORKER_DEAD || worker.state == v1::WORKER_LEFT) continue;
     if (worker.in_rendezvous > 0) continue;  // blocked in our long poll: alive
     if (now - worker.last_seen <= heartbeat_timeout_) continue;
-    worker.state = WorkerState::kDead;
+    worker.state = v1::WORKER_DEAD;
     worker.ready = false;
     if (IsMember(id)) formed_lost_member_ = true;
     AddEvent("worker_dead", absl::StrCat(id, ": no heartbeat for ",
@@ -854,7 +850,7 @@ void Job::Tick() {
   const int64_t formed_before = formed_.generation();
   const bool paused_before = paused_;
   TryForm();
-  if (changed || formed_.generation() != formed_before || paused_ != paused_before) Changed();
+  if (changed || formed_.generation() != formed_before || paused_ != paused_before) JournalAndNotify();
 }
 
 std::vector<std::string> Job::WaitingWorkers() const {

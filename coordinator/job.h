@@ -116,7 +116,7 @@ class Job {
   absl::StatusOr<v1::CheckpointInfo> BestCheckpoint() const;
 
   // Records that `checkpoint` was published to `target` as `version` (event "published"; the
-  // checkpoint's `published` list, "target -> version", when it is a reported checkpoint).
+  // checkpoint's `publications` when it is a reported checkpoint).
   void RecordPublished(const std::string& checkpoint, const std::string& target, int64_t version);
 
   // Failure detection and settle periods: declares workers whose heartbeats stopped dead and
@@ -136,13 +136,12 @@ class Job {
   journal::State JournalState() const;
 
  private:
-  enum class WorkerState { kStandby, kActive, kDraining, kDead, kLeft };
   struct Worker {
     std::string id;
     std::string name;
     std::string host;
     int32_t gpus = 0;
-    WorkerState state = WorkerState::kStandby;
+    v1::WorkerState state = v1::WORKER_STANDBY;
     int64_t join_sequence = 0;
     absl::Time last_seen;
     // Rendezvous calls in progress: a worker blocked in one is alive.
@@ -183,7 +182,7 @@ class Job {
   void AddEvent(const std::string& kind, const std::string& detail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Journals the state and wakes every waiter. Call after each change.
-  void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void JournalAndNotify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   journal::State JournalStateLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   v1::RendezvousResponse Assignment(const std::string& worker_id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -139,12 +139,12 @@ class JobTest : public ::testing::Test {
     return job_->ReportCheckpoint(report);
   }
 
-  std::string StateOf(const std::string& id) {
+  v1::WorkerState StateOf(const std::string& id) {
     const v1::JobStatus status = job_->Status();
     for (const v1::WorkerStatus& worker : status.workers()) {
       if (worker.worker_id() == id) return worker.state();
     }
-    return "?";
+    return v1::WORKER_STATE_UNSPECIFIED;
   }
 
   int CountEvents(const std::string& kind) {
@@ -172,8 +172,8 @@ TEST_F(JobTest, SingleWorkerFormsFirstGenerationWithWholeEpoch) {
   EXPECT_EQ(response->plan().epoch(), 0);
   EXPECT_EQ(ToPositionSet(response->plan().remaining()), PositionSet::Range(0, kSamples));
   EXPECT_TRUE(response->resume_checkpoint().empty());
-  EXPECT_EQ(StateOf(a), "active");
-  EXPECT_EQ(job_->Status().state(), "running");
+  EXPECT_EQ(StateOf(a), v1::WORKER_ACTIVE);
+  EXPECT_EQ(job_->Status().state(), v1::JOB_RUNNING);
 }
 
 TEST_F(JobTest, WorkersStartingTogetherFormOneGenerationAfterJoinSettle) {
@@ -206,7 +206,7 @@ TEST_F(JobTest, BelowMinimumTheJobWaitsAndResumesWhenWorkersReturn) {
   const std::string a = Join();
   auto alone = RendezvousAsync(a, 0, -1, absl::Milliseconds(200)).get();
   EXPECT_EQ(alone.status().code(), absl::StatusCode::kUnavailable) << alone.status();
-  EXPECT_EQ(job_->Status().state(), "waiting");
+  EXPECT_EQ(job_->Status().state(), v1::JOB_WAITING);
   EXPECT_EQ(CountEvents("paused"), 1);
 
   auto ra = RendezvousAsync(a, 0, -1);
@@ -217,7 +217,7 @@ TEST_F(JobTest, BelowMinimumTheJobWaitsAndResumesWhenWorkersReturn) {
   auto response = rb.get();
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->world_size(), 2);
-  EXPECT_EQ(job_->Status().state(), "running");
+  EXPECT_EQ(job_->Status().state(), v1::JOB_RUNNING);
   EXPECT_EQ(CountEvents("resumed"), 1);
 }
 
@@ -251,7 +251,7 @@ TEST_F(JobTest, WorkersBeyondMaxWaitAsStandbysAndReplaceTheDead) {
   auto standby = RendezvousAsync(c, 0, -1, absl::Milliseconds(200)).get();
   EXPECT_EQ(standby.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(standby.status().message().find("standby"), std::string::npos);
-  EXPECT_EQ(StateOf(c), "standby");
+  EXPECT_EQ(StateOf(c), v1::WORKER_STANDBY);
   EXPECT_EQ(job_->announced_generation(), 2);
 
   ASSERT_TRUE(Report(b, 2, 4, 0, 30, 50).ok());
@@ -262,8 +262,8 @@ TEST_F(JobTest, WorkersBeyondMaxWaitAsStandbysAndReplaceTheDead) {
   ASSERT_TRUE(Heartbeat(c, 0).ok());
   clock_.Advance(absl::Seconds(3));
   job_->Tick();
-  EXPECT_EQ(StateOf(a), "dead");
-  EXPECT_EQ(StateOf(b), "active");
+  EXPECT_EQ(StateOf(a), v1::WORKER_DEAD);
+  EXPECT_EQ(StateOf(b), v1::WORKER_ACTIVE);
   EXPECT_EQ(job_->announced_generation(), 3);
   auto rc = RendezvousAsync(c, 0, -1);
   auto rb3 = RendezvousAsync(b, 2, 5);
@@ -285,8 +285,8 @@ TEST_F(JobTest, MissedHeartbeatsKillOnlyTheSilentWorker) {
   ASSERT_TRUE(Heartbeat(a, 0).ok());
   clock_.Advance(absl::Seconds(2));  // b: 6 s silent, a: 2 s
   job_->Tick();
-  EXPECT_EQ(StateOf(a), "standby");
-  EXPECT_EQ(StateOf(b), "dead");
+  EXPECT_EQ(StateOf(a), v1::WORKER_STANDBY);
+  EXPECT_EQ(StateOf(b), v1::WORKER_DEAD);
   EXPECT_EQ(CountEvents("worker_dead"), 1);
   auto late = Heartbeat(b, 0);
   // ABORTED: its membership is over; the retry that works is a new Join.
@@ -303,7 +303,7 @@ TEST_F(JobTest, WorkerBlockedInRendezvousIsAlive) {
   AwaitArrival(a);
   clock_.Advance(absl::Seconds(60));
   job_->Tick();
-  EXPECT_EQ(StateOf(a), "standby");
+  EXPECT_EQ(StateOf(a), v1::WORKER_STANDBY);
   EXPECT_EQ(ra.get().status().code(), absl::StatusCode::kUnavailable);
 }
 
@@ -327,7 +327,7 @@ TEST_F(JobTest, EverySampleOnceAcrossAWorkerDeath) {
   ASSERT_TRUE(Heartbeat(a, 2, 2).ok());
   clock_.Advance(absl::Seconds(3));
   job_->Tick();
-  ASSERT_EQ(StateOf(b), "dead");
+  ASSERT_EQ(StateOf(b), v1::WORKER_DEAD);
   auto survivor = RendezvousAsync(a, 2, 2).get();
   ASSERT_TRUE(survivor.ok()) << survivor.status();
   EXPECT_EQ(survivor->generation(), 3);
@@ -344,9 +344,9 @@ TEST_F(JobTest, EverySampleOnceAcrossAWorkerDeath) {
   EXPECT_EQ(status.accounting(0).duplicated(), 0);
   EXPECT_TRUE(status.accounting(0).complete());
   // Every sample is trained, but the job waits for the final checkpoint.
-  EXPECT_EQ(status.state(), "running");
+  EXPECT_EQ(status.state(), v1::JOB_RUNNING);
   ASSERT_TRUE(ReportCheckpoint(a, 3, "/c/final", 8, 0.7).ok());
-  EXPECT_EQ(job_->Status().state(), "finished");
+  EXPECT_EQ(job_->Status().state(), v1::JOB_FINISHED);
   auto heartbeat = Heartbeat(a, 3, 8);
   ASSERT_TRUE(heartbeat.ok());
   EXPECT_TRUE(heartbeat->job_finished());
@@ -419,7 +419,7 @@ TEST_F(JobTest, StaleGenerationIsRejectedAfterARegroupWithoutTheWorker) {
   EXPECT_EQ(gen3->generation(), 3);
   EXPECT_EQ(gen3->world_size(), 2);
   ASSERT_TRUE(rc.get().ok());
-  EXPECT_EQ(StateOf(b), "standby");
+  EXPECT_EQ(StateOf(b), v1::WORKER_STANDBY);
   auto stale = Heartbeat(b, 2, 4);
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(stale.status().message().find("current generation 3"), std::string::npos);
@@ -460,7 +460,7 @@ TEST_F(JobTest, DrainedWorkerIsToldAndTheOthersRegroup) {
   ASSERT_TRUE(heartbeat.ok());
   EXPECT_TRUE(heartbeat->drain());
   EXPECT_EQ(heartbeat->generation(), 3);
-  EXPECT_EQ(StateOf(a), "draining");
+  EXPECT_EQ(StateOf(a), v1::WORKER_DRAINING);
   EXPECT_EQ(RendezvousAsync(a, 2, 3).get().status().code(),
             absl::StatusCode::kFailedPrecondition);
   auto survivor = RendezvousAsync(b, 2, 3).get();
@@ -471,7 +471,7 @@ TEST_F(JobTest, DrainedWorkerIsToldAndTheOthersRegroup) {
   leave.set_worker_id(a);
   leave.set_reason("drained");
   ASSERT_TRUE(job_->Leave(leave).ok());
-  EXPECT_EQ(StateOf(a), "left");
+  EXPECT_EQ(StateOf(a), v1::WORKER_LEFT);
   EXPECT_EQ(Heartbeat(a, 2).status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(job_->announced_generation(), 3);  // leaving as a non-member changes nothing
 }
@@ -501,7 +501,7 @@ TEST_F(JobTest, RaisingMaxLetsAStandbyIn) {
   auto gen3 = ra3.get();
   ASSERT_TRUE(gen3.ok());
   EXPECT_EQ(gen3->world_size(), 1);
-  EXPECT_EQ(StateOf(b), "standby");
+  EXPECT_EQ(StateOf(b), v1::WORKER_STANDBY);
 }
 
 TEST_F(JobTest, AllWorkersLostResumesFromTheLatestCheckpointWithItsAccounting) {
@@ -514,7 +514,7 @@ TEST_F(JobTest, AllWorkersLostResumesFromTheLatestCheckpointWithItsAccounting) {
   ASSERT_TRUE(Report(a, 1, 3, 0, 20, 30).ok());
   clock_.Advance(absl::Seconds(6));
   job_->Tick();
-  ASSERT_EQ(StateOf(a), "dead");
+  ASSERT_EQ(StateOf(a), v1::WORKER_DEAD);
   const std::string b = Join();
   auto response = RendezvousAsync(b, 0, -1).get();
   ASSERT_TRUE(response.ok());
@@ -551,7 +551,7 @@ TEST_F(JobTest, ResumingACheckpointRestoresItsAccountingExactlyLongAfterItsStep)
   }
   clock_.Advance(absl::Seconds(6));
   job_->Tick();
-  ASSERT_EQ(StateOf(a), "dead");
+  ASSERT_EQ(StateOf(a), v1::WORKER_DEAD);
   // A fresh process has no state (-1): the job resumes the checkpoint, 290 steps and more than
   // the ledger's remembered windows later, with exactly the accounting of step 10.
   const std::string b = Join();
@@ -595,7 +595,7 @@ TEST_F(JobTest, SurvivorsAreToldToAbortCollectivesWithADeadMember) {
   ASSERT_TRUE(Heartbeat(a, 2, 1).ok());
   clock_.Advance(absl::Seconds(2));  // b: 6 s silent
   job_->Tick();
-  ASSERT_EQ(StateOf(b), "dead");
+  ASSERT_EQ(StateOf(b), v1::WORKER_DEAD);
   auto told = Heartbeat(a, 2, 1);
   ASSERT_TRUE(told.ok());
   EXPECT_TRUE(told->abort_collectives());
@@ -671,13 +671,13 @@ TEST_F(JobTest, MaxStepsFinishesTheJob) {
   ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
   EXPECT_EQ(job_->Status().total_steps(), 2);
   ASSERT_TRUE(Report(a, 1, 1, 0, 0, 10).ok());
-  EXPECT_EQ(job_->Status().state(), "running");
+  EXPECT_EQ(job_->Status().state(), v1::JOB_RUNNING);
   ASSERT_TRUE(Report(a, 1, 2, 0, 10, 20).ok());
-  EXPECT_EQ(job_->Status().state(), "running");  // until the final checkpoint arrives
+  EXPECT_EQ(job_->Status().state(), v1::JOB_RUNNING);  // until the final checkpoint arrives
   ASSERT_TRUE(ReportCheckpoint(a, 1, "/c/step-1", 1).ok());
-  EXPECT_EQ(job_->Status().state(), "running");  // an earlier step's checkpoint does not count
+  EXPECT_EQ(job_->Status().state(), v1::JOB_RUNNING);  // an earlier step's checkpoint does not count
   ASSERT_TRUE(ReportCheckpoint(a, 1, "/c/step-2", 2).ok());
-  EXPECT_EQ(job_->Status().state(), "finished");
+  EXPECT_EQ(job_->Status().state(), v1::JOB_FINISHED);
   EXPECT_EQ(CountEvents("finished"), 1);
 }
 
@@ -728,14 +728,15 @@ TEST_F(JobTest, JournalRoundTripResumesWithoutRegrouping) {
   EXPECT_EQ(heartbeat->generation(), 2);
   ASSERT_TRUE(Heartbeat(b, 2, 2).ok());
   job_->Tick();
-  EXPECT_EQ(StateOf(a), "active");
+  EXPECT_EQ(StateOf(a), v1::WORKER_ACTIVE);
   EXPECT_EQ(job_->announced_generation(), 2);
   ASSERT_TRUE(Report(a, 2, 3, 0, 45, 65).ok());
   EXPECT_EQ(job_->Status().accounting(0).consumed(), 65);
   EXPECT_EQ(job_->Status().checkpoints_size(), 1);
   // What was published survives (the publisher reads it to avoid pushing it again).
-  ASSERT_EQ(job_->Status().checkpoints(0).published_size(), 1);
-  EXPECT_EQ(job_->Status().checkpoints(0).published(0), "127.0.0.1:9000 -> 4");
+  ASSERT_EQ(job_->Status().checkpoints(0).publications_size(), 1);
+  EXPECT_EQ(job_->Status().checkpoints(0).publications(0).target(), "127.0.0.1:9000");
+  EXPECT_EQ(job_->Status().checkpoints(0).publications(0).version(), 4);
   EXPECT_EQ(job_->Status().max_workers(), 5);
   // A third worker gets a fresh id.
   EXPECT_EQ(Join(), "w-3");
@@ -754,15 +755,15 @@ TEST_F(JobTest, RestartGraceCoversTheWorkersReconnect) {
   // heartbeat timeout (5 s) + grace (5 s): a worker that reconnects within that lives on.
   clock_.Advance(absl::Seconds(9));
   job_->Tick();
-  EXPECT_EQ(StateOf(a), "active");
+  EXPECT_EQ(StateOf(a), v1::WORKER_ACTIVE);
   ASSERT_TRUE(Heartbeat(a, 1).ok());
   clock_.Advance(absl::Seconds(4));
   job_->Tick();
-  EXPECT_EQ(StateOf(a), "active");
+  EXPECT_EQ(StateOf(a), v1::WORKER_ACTIVE);
   // One that never comes back is declared dead once both have passed.
   clock_.Advance(absl::Seconds(2));
   job_->Tick();
-  EXPECT_EQ(StateOf(a), "dead");
+  EXPECT_EQ(StateOf(a), v1::WORKER_DEAD);
 }
 
 TEST_F(JobTest, JournalOfAnotherSpecIsRefused) {

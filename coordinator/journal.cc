@@ -15,6 +15,17 @@ absl::StatusOr<journal::State> ReadJournal(const std::string& dir) {
   const std::string path = JournalPath(dir);
   auto json = ReadFile(path);
   if (!json.ok()) return json.status();
+  // The version first, read leniently: a journal of another version may have fields this one
+  // does not know, and deserves "another version" rather than "does not parse".
+  journal::State versioned;
+  google::protobuf::util::JsonParseOptions lenient;
+  lenient.ignore_unknown_fields = true;
+  if (google::protobuf::util::JsonStringToMessage(*json, &versioned, lenient).ok() &&
+      versioned.version() != kJournalVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": journal version ",
+                                                      versioned.version(), ", expected ",
+                                                      kJournalVersion));
+  }
   journal::State state;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

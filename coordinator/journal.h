@@ -15,7 +15,8 @@
 namespace murmur::coordinator {
 
 // Bumped when the meaning of a field changes (the proto may be renumbered together with it).
-inline constexpr int32_t kJournalVersion = 1;
+// 2: checkpoints' publications are messages (target, version), not "target -> version" strings.
+inline constexpr int32_t kJournalVersion = 2;
 
 std::string JournalPath(const std::string& dir);
 bool JournalExists(const std::string& dir);

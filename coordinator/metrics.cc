@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "proto/job_state_names.h"
 
 namespace murmur::coordinator {
 namespace {
@@ -48,12 +49,15 @@ std::vector<prometheus::MetricFamily> JobMetrics::Collect() const {
   single("max_workers", "Workers beyond this many are standbys", status.max_workers());
 
   families.push_back(Gauge("state", "1 for the job's current state"));
-  for (const char* state : {"waiting", "running", "finished", "failed"}) {
-    Add(&families.back(), status.state() == state ? 1 : 0, {{"state", state}});
+  for (v1::JobState state : {v1::JOB_WAITING, v1::JOB_RUNNING, v1::JOB_FINISHED}) {
+    Add(&families.back(), status.state() == state ? 1 : 0, {{"state", StateName(state)}});
   }
-  std::map<std::string, int> by_state = {
-      {"standby", 0}, {"active", 0}, {"draining", 0}, {"dead", 0}, {"left", 0}};
-  for (const v1::WorkerStatus& worker : status.workers()) ++by_state[worker.state()];
+  std::map<std::string, int> by_state;
+  for (v1::WorkerState state : {v1::WORKER_STANDBY, v1::WORKER_ACTIVE, v1::WORKER_DRAINING,
+                                v1::WORKER_DEAD, v1::WORKER_LEFT}) {
+    by_state[StateName(state)] = 0;
+  }
+  for (const v1::WorkerStatus& worker : status.workers()) ++by_state[StateName(worker.state())];
   families.push_back(Gauge("workers", "Workers by state"));
   for (const auto& [state, count] : by_state) {
     Add(&families.back(), count, {{"state", state}});

@@ -10,9 +10,8 @@
 namespace murmur::coordinator {
 
 bool WasPublishedTo(const v1::CheckpointInfo& checkpoint, const std::string& target) {
-  const std::string prefix = absl::StrCat(target, " -> ");  // Job::RecordPublished's format
-  for (const std::string& entry : checkpoint.published()) {
-    if (absl::StartsWith(entry, prefix)) return true;
+  for (const v1::Publication& publication : checkpoint.publications()) {
+    if (publication.target() == target) return true;
   }
   return false;
 }

@@ -21,10 +21,9 @@
 
 namespace murmur::coordinator {
 
-// True when `checkpoint`'s record lists a publication to `target` ("host:port -> version"
-// entries of CheckpointInfo.published). The journal keeps that list, so automatic publishing
-// derives "already sent" from it: a restarted coordinator does not push the same checkpoint
-// to a replica again.
+// True when `checkpoint`'s record lists a publication to `target` (CheckpointInfo.publications).
+// The journal keeps that list, so automatic publishing derives "already sent" from it: a
+// restarted coordinator does not push the same checkpoint to a replica again.
 bool WasPublishedTo(const v1::CheckpointInfo& checkpoint, const std::string& target);
 
 // Sends a checkpoint directory to one serving replica as a new version of a model. The real one

@@ -88,12 +88,16 @@ std::unique_ptr<Job> JobWithCheckpoints(const std::string& dir, const std::vecto
 TEST(PublisherTest, WasPublishedToMatchesTheWholeTarget) {
   v1::CheckpointInfo checkpoint;
   EXPECT_FALSE(WasPublishedTo(checkpoint, "127.0.0.1:5000"));
-  checkpoint.add_published("127.0.0.1:5000 -> 3");
+  v1::Publication* first = checkpoint.add_publications();
+  first->set_target("127.0.0.1:5000");
+  first->set_version(3);
   EXPECT_TRUE(WasPublishedTo(checkpoint, "127.0.0.1:5000"));
   // A target that is a prefix of another is a different replica.
   EXPECT_FALSE(WasPublishedTo(checkpoint, "127.0.0.1:500"));
   EXPECT_FALSE(WasPublishedTo(checkpoint, "10.0.0.1:5000"));
-  checkpoint.add_published("serving-1:8500 -> 7");
+  v1::Publication* second = checkpoint.add_publications();
+  second->set_target("serving-1:8500");
+  second->set_version(7);
   EXPECT_TRUE(WasPublishedTo(checkpoint, "serving-1:8500"));
 }
 

@@ -346,11 +346,11 @@ TEST_F(CoordinatorServerTest, EverySampleOncePerEpochAcrossADeadWorker) {
   EXPECT_EQ(a->assignment().store_prefix(), "gen-3/");
 
   // Train both epochs to the end.
-  for (int step = 0; step < 1000 && GetStatus().state() != "finished"; ++step) {
+  for (int step = 0; step < 1000 && GetStatus().state() != v1::JOB_FINISHED; ++step) {
     StepAll({a.get(), b.get()});
   }
   const v1::JobStatus status = GetStatus();
-  EXPECT_EQ(status.state(), "finished");
+  EXPECT_EQ(status.state(), v1::JOB_FINISHED);
   ASSERT_EQ(status.accounting_size(), 2);
   for (const v1::EpochAccounting& epoch : status.accounting()) {
     EXPECT_EQ(epoch.samples(), n);
@@ -422,7 +422,7 @@ TEST_F(CoordinatorServerTest, DrainedWorkerLeavesCleanly) {
   EXPECT_EQ(b->assignment().global_step(), 2);
   const v1::JobStatus status = GetStatus();
   for (const v1::WorkerStatus& worker : status.workers()) {
-    EXPECT_EQ(worker.state(), worker.worker_id() == a->id() ? "left" : "active");
+    EXPECT_EQ(worker.state(), worker.worker_id() == a->id() ? v1::WORKER_LEFT : v1::WORKER_ACTIVE);
   }
   EXPECT_EQ(status.accounting(0).consumed(), 16);
 }
@@ -579,7 +579,7 @@ TEST_F(CoordinatorServerTest, RestartFromJournalResumesWithoutRegrouping) {
   after = GetStatus();
   EXPECT_EQ(after.generation(), before.generation());
   EXPECT_EQ(after.accounting(0).consumed(), 24);
-  for (const v1::WorkerStatus& worker : after.workers()) EXPECT_EQ(worker.state(), "active");
+  for (const v1::WorkerStatus& worker : after.workers()) EXPECT_EQ(worker.state(), v1::WORKER_ACTIVE);
 }
 
 TEST_F(CoordinatorServerTest, StoreRpcsHaveC10dSemantics) {
@@ -711,12 +711,12 @@ TEST(CoordinatorServerRealClockTest, FreeRunningWorkersSurviveADeath) {
   c.join();
   EXPECT_FALSE(failed);
   const v1::JobStatus status = (*server)->job()->Status();
-  EXPECT_EQ(status.state(), "finished");
+  EXPECT_EQ(status.state(), v1::JOB_FINISHED);
   ASSERT_EQ(status.accounting_size(), 1);
   EXPECT_EQ(status.accounting(0).consumed(), static_cast<int64_t>(n));
   EXPECT_EQ(status.accounting(0).duplicated(), 0);
   int dead = 0;
-  for (const v1::WorkerStatus& worker : status.workers()) dead += worker.state() == "dead";
+  for (const v1::WorkerStatus& worker : status.workers()) dead += worker.state() == v1::WORKER_DEAD;
   EXPECT_EQ(dead, 1);
 }
 

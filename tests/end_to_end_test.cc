@@ -24,12 +24,12 @@ namespace {
 
 using v1::JobStatus;
 
-bool Finished(const JobStatus& status) { return status.state() == "finished"; }
+bool Finished(const JobStatus& status) { return status.state() == v1::JOB_FINISHED; }
 
 // The best checkpoint, once the coordinator has published it (else empty).
 std::string PublishedBest(const JobStatus& status) {
   for (const auto& checkpoint : status.checkpoints()) {
-    if (checkpoint.best() && checkpoint.published_size() > 0) return checkpoint.path();
+    if (checkpoint.best() && checkpoint.publications_size() > 0) return checkpoint.path();
   }
   return "";
 }
@@ -210,7 +210,7 @@ TEST(EndToEndTest, PretrainMaskedLmThenFineTuneAndServe) {
     }
     EXPECT_LT(done->evaluations(1).loss(), done->evaluations(0).loss()) << "it learned";
     for (const auto& checkpoint : done->checkpoints()) {
-      EXPECT_EQ(checkpoint.published_size(), 0) << checkpoint.path();
+      EXPECT_EQ(checkpoint.publications_size(), 0) << checkpoint.path();
       if (checkpoint.best()) pretrained = checkpoint.path();
     }
     ASSERT_FALSE(pretrained.empty()) << pretrain.Logs();

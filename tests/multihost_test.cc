@@ -67,12 +67,12 @@ std::string Spec(int epochs, const std::string& extra = "") {
       extra.empty() ? "" : ", ", extra);
 }
 
-bool Finished(const JobStatus& status) { return status.state() == "finished"; }
+bool Finished(const JobStatus& status) { return status.state() == v1::JOB_FINISHED; }
 
 // The id of the active worker named `name` ("" if none).
 std::string ActiveId(const JobStatus& status, const std::string& name) {
   for (const auto& worker : status.workers()) {
-    if (worker.name() == name && worker.state() == "active") return worker.worker_id();
+    if (worker.name() == name && worker.state() == v1::WORKER_ACTIVE) return worker.worker_id();
   }
   return "";
 }
@@ -81,7 +81,7 @@ std::string ActiveId(const JobStatus& status, const std::string& name) {
 std::string CurrentId(const JobStatus& status, const std::string& name) {
   std::string id;
   for (const auto& worker : status.workers()) {
-    if (worker.name() == name && worker.state() != "dead" && worker.state() != "left") {
+    if (worker.name() == name && worker.state() != v1::WORKER_DEAD && worker.state() != v1::WORKER_LEFT) {
       id = worker.worker_id();
     }
   }
@@ -97,7 +97,7 @@ bool AllActive(const JobStatus& status, const std::vector<std::string>& names) {
 
 int ActiveCount(const JobStatus& status) {
   int active = 0;
-  for (const auto& worker : status.workers()) active += worker.state() == "active";
+  for (const auto& worker : status.workers()) active += worker.state() == v1::WORKER_ACTIVE;
   return active;
 }
 
@@ -429,7 +429,7 @@ TEST(MultiHostTest, KilledAndTerminatedWorkers) {
   ExpectExits(cluster, {{"w1", 128 + SIGKILL}});
   bool w3_left = false;
   for (const auto& worker : done.workers()) {
-    w3_left |= worker.name() == "w3" && worker.state() == "left";
+    w3_left |= worker.name() == "w3" && worker.state() == v1::WORKER_LEFT;
   }
   EXPECT_TRUE(w3_left) << done.ShortDebugString();
   CheckLineage(cluster);

@@ -24,11 +24,11 @@ std::string Corpus(int per_class) {
 
 int ActiveWorkers(const JobStatus& status) {
   int active = 0;
-  for (const auto& worker : status.workers()) active += worker.state() == "active";
+  for (const auto& worker : status.workers()) active += worker.state() == v1::WORKER_ACTIVE;
   return active;
 }
 
-bool Finished(const JobStatus& status) { return status.state() == "finished"; }
+bool Finished(const JobStatus& status) { return status.state() == v1::JOB_FINISHED; }
 
 constexpr char kSpec[] =
     "\"model_preset\": \"tiny\", \"batch_per_worker\": 8, \"epochs\": 2, \"max_length\": 32, "
@@ -99,7 +99,7 @@ TEST(TrainingClusterTest, SigtermedWorkerLeavesCleanly) {
   EXPECT_EQ(cluster.WorkerExit("go").value_or(-1), 0) << cluster.Logs();
   ExpectExactlyOncePerEpoch(*done, 2);
   bool left = false;
-  for (const auto& worker : done->workers()) left |= worker.name() == "go" && worker.state() == "left";
+  for (const auto& worker : done->workers()) left |= worker.name() == "go" && worker.state() == v1::WORKER_LEFT;
   EXPECT_TRUE(left) << done->ShortDebugString();
 }
 

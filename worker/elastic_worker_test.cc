@@ -189,7 +189,7 @@ class ElasticWorkerTest : public ::testing::Test {
   }
 
   void ExpectFinishedExactlyOnce(const v1::JobStatus& status) {
-    EXPECT_EQ(status.state(), "finished") << status.ShortDebugString();
+    EXPECT_EQ(status.state(), v1::JOB_FINISHED) << status.ShortDebugString();
     ASSERT_EQ(status.accounting_size(), spec_.epochs());
     for (const auto& epoch : status.accounting()) {
       EXPECT_EQ(epoch.consumed(), epoch.samples()) << epoch.ShortDebugString();
@@ -261,7 +261,7 @@ TEST_F(ElasticWorkerTest, TrainingGoesOnThroughACoordinatorRestart) {
   RestartCoordinator(absl::Seconds(3), [&] { traced_during = HighestTracedStep(); });
   // No step waited on the coordinator: the workers trained on while it was away.
   EXPECT_GT(traced_during, traced_before + 2);
-  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == "finished"; },
+  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == v1::JOB_FINISHED; },
                                      120);
   WaitForWorkers();
   ExpectFinishedExactlyOnce(done);
@@ -289,7 +289,7 @@ TEST_F(ElasticWorkerTest, AnOutageLongerThanTheLimitStopsTrainingUntilTheCoordin
   EXPECT_GT(early, 3);
   EXPECT_EQ(late, early);
   // Back: the workers deliver what they trained, regroup and finish the job.
-  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == "finished"; },
+  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == v1::JOB_FINISHED; },
                                      120);
   WaitForWorkers();
   ExpectFinishedExactlyOnce(done);
@@ -303,14 +303,14 @@ TEST_F(ElasticWorkerTest, AWorkerDeclaredDeadJoinsAgainWithItsStateDiscarded) {
   Running& b = AddWorker("b");
   WaitFor([](const v1::JobStatus& s) {
     int active = 0;
-    for (const auto& w : s.workers()) active += w.state() == "active";
+    for (const auto& w : s.workers()) active += w.state() == v1::WORKER_ACTIVE;
     return active == 2 && s.global_step() >= 3;
   }, 60);
   hold_from_generation_ = 2;     // the survivor must not finish the job before b is back
   b.link->SetReachable(false);  // b is partitioned off the coordinator
   WaitFor([](const v1::JobStatus& s) {
     for (const auto& w : s.workers()) {
-      if (w.name() == "b" && w.state() == "dead") return true;
+      if (w.name() == "b" && w.state() == v1::WORKER_DEAD) return true;
     }
     return false;
   }, 30);
@@ -323,13 +323,13 @@ TEST_F(ElasticWorkerTest, AWorkerDeclaredDeadJoinsAgainWithItsStateDiscarded) {
   release_.Notify();
   const v1::JobStatus rejoined = WaitFor([](const v1::JobStatus& s) {
     int b_active = 0;
-    for (const auto& w : s.workers()) b_active += w.name() == "b" && w.state() == "active";
+    for (const auto& w : s.workers()) b_active += w.name() == "b" && w.state() == v1::WORKER_ACTIVE;
     return b_active == 1;
   }, 60);
   int b_identities = 0;
   for (const auto& w : rejoined.workers()) b_identities += w.name() == "b";
   EXPECT_EQ(b_identities, 2);  // a new worker id: the old one is dead for good
-  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == "finished"; },
+  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == v1::JOB_FINISHED; },
                                      120);
   WaitForWorkers();
   ExpectFinishedExactlyOnce(done);
@@ -345,7 +345,7 @@ TEST_F(ElasticWorkerTest, AFreshWorkerResumesTheLatestCheckpoint) {
   ASSERT_TRUE(a.done.WaitForNotificationWithTimeout(absl::Seconds(60)));
   EXPECT_TRUE(a.result.ok()) << a.result;
   AddWorker("b");
-  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == "finished"; },
+  const v1::JobStatus done = WaitFor([](const v1::JobStatus& s) { return s.state() == v1::JOB_FINISHED; },
                                      120);
   WaitForWorkers();
   ExpectFinishedExactlyOnce(done);
