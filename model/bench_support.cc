@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "absl/strings/str_split.h"
 #include "base/file.h"
@@ -20,6 +21,26 @@ double SecondsSince(BenchClock::time_point start) {
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values.empty() ? 0 : values[values.size() / 2];
+}
+
+BenchFlags::BenchFlags()
+    : threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {
+  const char* env = std::getenv("MURMUR_SHARED_DATA");
+  data = env != nullptr ? env : "../shared/data";
+}
+
+void BenchFlags::AddTo(FlagParser& flags) {
+  flags.Int("threads", &threads, "intra-op threads");
+  flags.Int("iters", &iters, "timed iterations per measurement");
+  flags.Bool("quick", &quick, "fewer iterations");
+  flags.String("data", &data, "shared data directory ($MURMUR_SHARED_DATA when set)");
+}
+
+void BenchFlags::Apply(const std::string& program) {
+  if (quick) iters = 5;
+  torch::set_num_threads(threads);
+  std::printf("%s: %d intra-op threads, %d iterations, medians\n", program.c_str(), threads,
+              iters);
 }
 
 void Ceiling::Probe(int reps) {

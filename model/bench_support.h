@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/flags.h"
 #include "model/config.h"
 
 namespace murmur::model {
@@ -17,6 +18,19 @@ namespace murmur::model {
 using BenchClock = std::chrono::steady_clock;
 
 double SecondsSince(BenchClock::time_point start);
+
+// The flags every model benchmark takes (--threads, --iters, --quick, --data), registered on
+// a parser by AddTo; Apply then sets libtorch's threads and prints the run's header line.
+struct BenchFlags {
+  int threads = 0;  // default: the core count
+  int iters = 20;
+  bool quick = false;  // 5 iterations
+  std::string data;    // default: $MURMUR_SHARED_DATA, else ../shared/data
+
+  BenchFlags();
+  void AddTo(FlagParser& flags);
+  void Apply(const std::string& program);
+};
 double Median(std::vector<double> values);
 
 // The machine's matrix-multiply ceiling: the best GFLOP/s torch::mm reaches on large products

@@ -89,20 +89,12 @@ void Inference(const std::vector<std::vector<int32_t>>& tweets, Ceiling& ceiling
 
 int Main(int argc, char** argv) {
   FlagParser flags("model_bench");
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int iters = 20;
-  bool quick = false;
-  const char* env = std::getenv("MURMUR_SHARED_DATA");
-  std::string data = env ? env : "../shared/data";
-  flags.Int("threads", &threads, "intra-op threads");
-  flags.Int("iters", &iters, "timed iterations per measurement");
-  flags.Bool("quick", &quick, "fewer iterations");
-  flags.String("data", &data, "shared data directory (default $MURMUR_SHARED_DATA)");
+  BenchFlags bench;
+  bench.AddTo(flags);
   flags.ParseOrExit(argc, argv);
-  if (quick) iters = 5;
-  torch::set_num_threads(threads);
-  std::printf("model_bench: %d intra-op threads, %d iterations, medians\n", threads, iters);
-  std::vector<std::vector<int32_t>> tweets = LoadBenchTweets(data, 20000);
+  bench.Apply("model_bench");
+  const int iters = bench.iters;
+  std::vector<std::vector<int32_t>> tweets = LoadBenchTweets(bench.data, 20000);
   double mean = 0;
   for (const auto& t : tweets) mean += t.size();
   std::printf("tweets: %zu, mean %.1f tokens\n", tweets.size(), mean / tweets.size());

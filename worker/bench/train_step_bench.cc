@@ -122,24 +122,17 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
 
 int Main(int argc, char** argv) {
   FlagParser flags("train_step_bench");
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int iters = 20;
-  bool quick = false, torch_adamw = false;
+  model::BenchFlags bench;
+  bench.AddTo(flags);
+  bool torch_adamw = false;
   int train_batch = 32;
-  const char* env = std::getenv("MURMUR_SHARED_DATA");
-  std::string data = env ? env : "../shared/data";
-  flags.Int("threads", &threads, "intra-op threads");
-  flags.Int("iters", &iters, "timed iterations per measurement");
-  flags.Bool("quick", &quick, "fewer iterations");
   flags.Bool("torch-adamw", &torch_adamw,
              "train with torch::optim::AdamW instead of the trainer's AdamW");
   flags.Int("train-batch", &train_batch, "training batch size");
-  flags.String("data", &data, "shared data directory (default $MURMUR_SHARED_DATA)");
   flags.ParseOrExit(argc, argv);
-  if (quick) iters = 5;
-  torch::set_num_threads(threads);
-  std::printf("train_step_bench: %d intra-op threads, %d iterations, medians\n", threads, iters);
-  std::vector<std::vector<int32_t>> tweets = model::LoadBenchTweets(data, 20000);
+  bench.Apply("train_step_bench");
+  const int iters = bench.iters;
+  std::vector<std::vector<int32_t>> tweets = model::LoadBenchTweets(bench.data, 20000);
   Ceiling ceiling;
   ceiling.Probe(iters);
   std::vector<BenchRow> rows;
