@@ -2,7 +2,7 @@
 // every murmur process (coordinator, worker, murmur-serve) exposes its metrics through it.
 //
 // Why not prometheus-cpp's Exposer: it runs on civetweb, which fails to start its threads in a
-// process that also links libtorch ("Cannot create threads"), and takes ~2 s to stop. Scrapes
+// process that also links libtorch ("Cannot create threads"), and is slow to stop. Scrapes
 // are rare (every few seconds) and tiny, so one thread multiplexing the connections with poll()
 // is plenty. Each connection has a deadline for its whole exchange, so a client that stalls or
 // trickles bytes is dropped instead of holding the port, and it never delays other scrapes.

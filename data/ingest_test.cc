@@ -79,7 +79,7 @@ TEST(IngestTest, RealTextFilesWithRealTokenizer) {
   // 49,538 + 49,841 distinct texts per file, 16 shared between the files.
   EXPECT_EQ(report->clean.conflicting_texts, 16u);
   EXPECT_EQ(report->clean.kept_rows, 49538u + 49841u - 32u);
-  // ~22.7 tokens per tweet on the full corpus (DESIGN.md §5).
+  // About 22.7 tokens per tweet on the full corpus.
   const double per_row = static_cast<double>(report->tokens) / report->clean.kept_rows;
   EXPECT_GT(per_row, 18);
   EXPECT_LT(per_row, 28);

@@ -66,7 +66,7 @@ struct TokenCacheKey {
 };
 
 // SHA-256 (hex) over each file's canonical path, size and modification time. Content hashing
-// would cost ~0.5 s per 240 MB on every start; a file rewritten in place gets a new mtime.
+// would read the whole corpus on every start; a file rewritten in place gets a new mtime.
 absl::StatusOr<std::string> SourceFingerprint(const std::vector<std::string>& files);
 
 // Ingestion counts, stored so that a reused cache still reports what ingestion saw.
@@ -129,8 +129,8 @@ absl::Status WriteTokenCache(const std::string& path, const TokenCacheKey& key,
 class TokenCache {
  public:
   struct OpenOptions {
-    // Also hash the payload and check every id against vocab_size: O(file), ~50 ms for the
-    // full corpus. Default true; the structural checks that keep reads in bounds always run.
+    // Also hash the payload and check every id against vocab_size: one pass over the file.
+    // Default true; the structural checks that keep reads in bounds always run.
     bool verify_payload = true;
   };
   static absl::StatusOr<std::unique_ptr<TokenCache>> Open(const std::string& path,

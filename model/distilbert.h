@@ -140,7 +140,7 @@ class DistilBertForSequenceClassificationImpl : public torch::nn::Module {
   // Converts the parameters of every Linear layer (the matrix work) to `dtype`, leaving
   // embeddings and LayerNorms in fp32. bf16 inference = SetLinearDtype(kBFloat16) + forward
   // under AutocastBf16: products in bf16, residual stream, LayerNorm and softmax in fp32 (bf16
-  // LayerNorm is ~7x slower on this CPU than fp32, and less accurate).
+  // LayerNorm is slower than fp32 on CPUs, and less accurate).
   void SetLinearDtype(torch::ScalarType dtype);
 
   // Re-initialises the classification head (pre_classifier, classifier) as a fresh model has it.

@@ -1,5 +1,5 @@
-// The one place where libtorch's exceptions become absl::Status (DESIGN.md §3: errors are
-// values). Every call into libtorch that can throw from murmur's model code goes through
+// The one place where libtorch's exceptions become absl::Status (across murmur's module
+// boundaries errors are values, not exceptions). Every call into libtorch that can throw from murmur's model code goes through
 // TorchCall, so no c10::Error escapes a model/ API.
 //
 // Stateless; thread-safe.

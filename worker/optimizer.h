@@ -44,7 +44,7 @@ class AdamW {
   // One update from each parameter's .grad() times `grad_scale` at learning rate `lr`.
   // Parameters without a gradient are skipped (as torch.optim does). The scale is gradient
   // clipping's coefficient (ClipCoefficient), applied inside the update instead of in a pass
-  // of its own over every gradient (~11 ms a step for DistilBERT-base on this CPU).
+  // of its own over every gradient (a read and a write of all 66M of DistilBERT-base's).
   void Step(double lr, double grad_scale = 1.0);
   int64_t steps_taken() const { return step_.item<int64_t>(); }
 

@@ -2,8 +2,8 @@
 // classifier, or masked-LM pretraining of its encoder: objective.h), AdamW with the linear
 // schedule, gradient accumulation, clipping, bf16 autocast, bucketed/sparse gradient
 // synchronisation, evaluation and checkpoints — the parts of a Hugging Face Trainer that run on
-// one rank. Which samples to train on is decided outside (worker.h turns the coordinator's epoch
-// plan into per-step windows); the trainer takes token-cache rows.
+// one rank. Which samples to train on is decided outside (elastic_worker.h turns the
+// coordinator's epoch plan into per-step windows); the trainer takes token-cache rows.
 //
 // Determinism: dropout is seeded from (seed, global step, rank) at every step, so resuming from
 // a checkpoint or a broadcast state needs no RNG state, and two runs with the same inputs give
