@@ -79,6 +79,9 @@ int TrainCommand(const CommandArgs& args) {
                "collective backend: gloo (CPU workers) or nccl (worker i on GPU i; needs the "
                "CUDA build of murmur-worker)");
   flags.Bool("skip-eval", &skip_eval, "no evaluation at epoch ends");
+  std::string report_to = "tensorboard";
+  flags.String("report-to", &report_to,
+               "training curves: tensorboard (event files in OUT/tensorboard) or none");
   flags.String("out", &out, "run directory (default run/train-<time>)");
   std::vector<std::string> publish_to;
   flags.Repeated("publish-to", &publish_to,
@@ -105,6 +108,7 @@ int TrainCommand(const CommandArgs& args) {
       "{\n  \"corpus_path\": ", Quote(AbsolutePath(data)), ",\n  \"vocab_path\": ",
       Quote(AbsolutePath(vocab)), ",\n  \"model_preset\": ", Quote(preset),
       ",\n  \"objective\": ", Quote(objective), ",\n  \"backend\": ", Quote(backend),
+      ",\n  \"report_to\": ", Quote(report_to),
       ",\n  \"batch_per_worker\": ", batch, ",\n  \"gradient_accumulation\": ", accumulation,
       ",\n  \"epochs\": ", epochs, ",\n  \"max_steps\": ", max_steps, ",\n  \"max_length\": ",
       max_len, ",\n  \"seed\": ", seed, ",\n  \"bf16\": ", bf16 ? "true" : "false",
@@ -150,6 +154,9 @@ int TrainCommand(const CommandArgs& args) {
   const std::string address = absl::StrCat("127.0.0.1:", *port);
   std::cout << "coordinator on " << address << "; " << workers << " workers; logs in " << out
             << "/logs\n";
+  if (report_to == "tensorboard") {
+    std::cout << "training curves: tensorboard --logdir " << out << "/tensorboard\n";
+  }
 
   std::vector<std::unique_ptr<Subprocess>> children;
   for (int i = 0; i < workers; ++i) {

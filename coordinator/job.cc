@@ -582,6 +582,17 @@ absl::StatusOr<bool> Job::RecordWindow(const v1::WindowReport& report) {
   }
   if (result->outcome == EpochLedger::Outcome::kDuplicate) return false;
   loss_ = report.loss();
+  if (options_.curves != nullptr) {
+    StepPoint point;
+    point.global_step = report.global_step();
+    point.loss = report.loss();
+    point.learning_rate = report.learning_rate();
+    for (const auto& [id, worker] : workers_) {
+      if (IsMember(id)) point.samples_per_second += worker.samples_per_second;
+    }
+    point.wall_time = absl::ToDoubleSeconds(clock_->Now() - absl::UnixEpoch());
+    options_.curves->RecordStep(point);
+  }
   if (result->duplicated > 0) {
     Logf("step %lld consumed %llu positions of epoch %d again",
          static_cast<long long>(report.global_step()),
@@ -646,6 +657,11 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
   if (!*added) return absl::OkStatus();  // a repeated report
   if (report.has_metrics()) {
     evaluations_.push_back(report.metrics());
+    if (options_.curves != nullptr) {
+      options_.curves->RecordEvaluation(
+          report.metrics(), absl::ToDoubleSeconds(clock_->Now() - absl::UnixEpoch()),
+          options_.spec.objective() == "masked_lm");
+    }
     AddEvent("evaluation", absl::StrCat("epoch ", report.metrics().epoch(), " step ",
                                         report.metrics().global_step(), ": accuracy ",
                                         report.metrics().accuracy(), ", loss ",

@@ -39,6 +39,7 @@
 #include "coordinator/checkpoint_registry.h"
 #include "coordinator/clock.h"
 #include "coordinator/journal.pb.h"
+#include "coordinator/training_curves.h"
 #include "coordinator/kv_store.h"
 #include "coordinator/ledger.h"
 #include "proto/coordinator.pb.h"
@@ -72,6 +73,8 @@ class Job {
     // can be declared dead: they reconnect within their bounded backoff (1 s, worker/
     // coordinator_client.h) and then heartbeat every heartbeat_timeout / 5. Default 5 s.
     absl::Duration restart_grace = absl::Seconds(5);
+    // Receives each recorded step and evaluation (borrowed; must outlive the Job). Default none.
+    TrainingCurveSink* curves = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<Job>> Create(Options options);

@@ -74,6 +74,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpec(const std::string& json, const std::str
   if (absent("backend")) spec.set_backend("gloo");
   if (absent("dropout")) spec.set_dropout(-1);
   if (absent("objective")) spec.set_objective("classification");
+  if (absent("report_to")) spec.set_report_to("tensorboard");
   if (auto status = ValidateJobSpec(spec); !status.ok()) return status;
   return spec;
 }
@@ -141,6 +142,10 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     return FieldError("token_dropout", "must be in [0, 1)");
   }
   if (spec.threads_per_worker() < 0) return FieldError("threads_per_worker", "must be >= 0");
+  if (spec.report_to() != "tensorboard" && spec.report_to() != "none") {
+    return FieldError("report_to", absl::StrCat("must be tensorboard or none, got '",
+                                                spec.report_to(), "'"));
+  }
   if (spec.objective() != "classification" && spec.objective() != "masked_lm") {
     return FieldError("objective", absl::StrCat("must be classification or masked_lm, got '",
                                                 spec.objective(), "'"));

@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
   if ((*server)->metrics_port() > 0) {
     std::printf("metrics on http://127.0.0.1:%d/metrics\n", (*server)->metrics_port());
   }
+  if (!(*server)->tensorboard_dir().empty()) {
+    std::printf("training curves: tensorboard --logdir %s\n",
+                (*server)->tensorboard_dir().c_str());
+  }
   std::fflush(stdout);
 
   std::thread watcher([&server] {

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "coordinator/job_spec.h"
+#include "coordinator/tensorboard/tensorboard_curves.h"
 #include "data/ingest.h"
 #include "proto/job_conversions.h"
 #include "text/tokenizer.h"
@@ -48,6 +49,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(Opt
   if (opts.join_settle) job_options.join_settle = *opts.join_settle;
   job_options.rendezvous_settle = opts.rendezvous_settle;
   if (opts.rendezvous_poll) job_options.rendezvous_poll = *opts.rendezvous_poll;
+  if (spec->report_to() == "tensorboard") {
+    auto curves = tensorboard::TensorBoardCurves::Create(opts.journal_dir + "/tensorboard");
+    if (!curves.ok()) return curves.status();
+    server->curves_ = *std::move(curves);
+    job_options.curves = server->curves_.get();
+  }
   auto job = Job::Create(std::move(job_options));
   if (!job.ok()) return job.status();
   server->job_ = *std::move(job);

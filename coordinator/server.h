@@ -69,6 +69,11 @@ class CoordinatorServer {
   // The metrics port actually bound (0 when metrics are off).
   int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : 0; }
   Job* job() { return job_.get(); }
+  // The run directory of the job's TensorBoard event files; "" when the spec's report_to is
+  // "none".
+  std::string tensorboard_dir() const {
+    return curves_ != nullptr ? options_.journal_dir + "/tensorboard" : "";
+  }
   KeyValueStore* store() { return &store_; }
 
   // Ends waits, stops the loop and the server. Idempotent.
@@ -82,6 +87,8 @@ class CoordinatorServer {
 
   const Options options_;
   KeyValueStore store_;
+  // Declared before the Job, which writes to them until it is destroyed.
+  std::unique_ptr<TrainingCurveSink> curves_;
   std::unique_ptr<Job> job_;
   std::unique_ptr<WorkerCoordinationService> worker_service_;
   std::unique_ptr<Publisher> publisher_;

@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <map>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/test_util.h"
+#include "coordinator/tensorboard/event_file.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
 #include "tests/cluster.h"
@@ -56,6 +59,32 @@ TEST(TrainingClusterTest, SigkillOneOfThreeWorkersMidEpoch) {
   ASSERT_GT(detected_at, 0) << "no worker_dead event";
   EXPECT_LT(detected_at - killed_at, 3.0 + 1.5);
   EXPECT_EQ(cluster.WorkerExit("a").value_or(-1), 0);
+
+  // The run directory's TensorBoard curves (report_to defaults to tensorboard): every applied
+  // step once, whichever rank reported it and across the regroup, and one evaluation an epoch.
+  std::map<std::string, std::map<int64_t, int>> points;  // tag -> step -> how many
+  std::map<std::string, std::vector<double>> values;
+  const auto files = tensorboard::EventFiles(cluster.dir() + "/tensorboard");
+  ASSERT_EQ(files.size(), 1u) << "one coordinator process, one events file";
+  auto events = tensorboard::ReadEventFile(files[0]);
+  ASSERT_TRUE(events.ok()) << events.status();
+  for (const auto& event : *events) {
+    for (const auto& value : event.summary().value()) {
+      ++points[value.tag()][event.step()];
+      values[value.tag()].push_back(value.simple_value());
+    }
+  }
+  ASSERT_EQ(points["train/loss"].size(), static_cast<size_t>(done->global_step()));
+  for (const auto& [step, count] : points["train/loss"]) {
+    EXPECT_EQ(count, 1) << "step " << step;
+    EXPECT_GE(step, 1);
+    EXPECT_LE(step, done->global_step());
+  }
+  EXPECT_EQ(points["eval/accuracy"].size(), 2u) << "one evaluation per epoch";
+  EXPECT_EQ(points["eval/f1_positive"].size(), 2u);
+  ASSERT_FALSE(values["train/learning_rate"].empty());
+  for (double lr : values["train/learning_rate"]) EXPECT_LE(lr, 0.001 + 1e-9);
+  EXPECT_FALSE(values["train/samples_per_second"].empty());
 }
 
 TEST(TrainingClusterTest, WorkerAddedMidEpochJoinsAndDrainedWorkerLeaves) {

@@ -323,7 +323,7 @@ struct ElasticWorker::Impl {
   }
 
   void ReportWindow(int64_t generation_id, int epoch, const data::PositionSet& window,
-                    double loss) {
+                    double loss, double learning_rate) {
     v1::WindowReport report;
     report.set_worker_id(WorkerId());
     report.set_generation(generation_id);
@@ -331,6 +331,7 @@ struct ElasticWorker::Impl {
     report.set_global_step(trainer->global_step());
     ToRanges(window, report.mutable_consumed());
     report.set_loss(loss);
+    report.set_learning_rate(learning_rate);
     reports->Add(std::move(report));
   }
 
@@ -478,7 +479,7 @@ struct ElasticWorker::Impl {
       double seconds = std::chrono::duration<double>(now - last_step_end).count();
       last_step_end = now;
       remaining = remaining.Subtract(window);
-      ReportWindow(gen, epoch, window, result->loss);
+      ReportWindow(gen, epoch, window, result->loss, result->learning_rate);
       ++steps_this_process;
       last_loss = result->loss;
       if (steps_this_process > options.warmup_steps) {

@@ -1,0 +1,67 @@
+#include "coordinator/tensorboard/tensorboard_curves.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/logging.h"
+
+namespace murmur::tensorboard {
+namespace {
+
+constexpr const char* kClassNames[] = {"negative", "positive"};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TensorBoardCurves>> TensorBoardCurves::Create(
+    const std::string& dir) {
+  auto writer = EventFileWriter::Create(dir);
+  if (!writer.ok()) return writer.status();
+  return std::unique_ptr<TensorBoardCurves>(new TensorBoardCurves(*std::move(writer)));
+}
+
+void TensorBoardCurves::Add(const std::string& tag, int64_t step, double value,
+                            double wall_time) {
+  if (failed_) return;
+  if (auto added = writer_->AddScalar(tag, step, value, wall_time); !added.ok()) {
+    failed_ = true;
+    Logf("TensorBoard curves stop: %s", std::string(added.message()).c_str());
+  }
+}
+
+void TensorBoardCurves::Flush(double wall_time) {
+  if (failed_) return;
+  last_flush_ = wall_time;
+  if (auto flushed = writer_->Flush(); !flushed.ok()) {
+    failed_ = true;
+    Logf("TensorBoard curves stop: %s", std::string(flushed.message()).c_str());
+  }
+}
+
+void TensorBoardCurves::RecordStep(const coordinator::StepPoint& point) {
+  Add("train/loss", point.global_step, point.loss, point.wall_time);
+  if (point.learning_rate > 0) {
+    Add("train/learning_rate", point.global_step, point.learning_rate, point.wall_time);
+  }
+  if (point.samples_per_second > 0) {
+    Add("train/samples_per_second", point.global_step, point.samples_per_second,
+        point.wall_time);
+  }
+  if (point.wall_time - last_flush_ >= 1.0) Flush(point.wall_time);
+}
+
+void TensorBoardCurves::RecordEvaluation(const v1::EvaluationMetrics& metrics, double wall_time,
+                                         bool masked_lm) {
+  const int64_t step = metrics.global_step();
+  Add("eval/loss", step, metrics.loss(), wall_time);
+  Add(masked_lm ? "eval/masked_token_accuracy" : "eval/accuracy", step, metrics.accuracy(),
+      wall_time);
+  for (int c = 0; c < 2; ++c) {
+    const std::string name = kClassNames[c];
+    if (c < metrics.precision_size()) {
+      Add("eval/precision_" + name, step, metrics.precision(c), wall_time);
+    }
+    if (c < metrics.recall_size()) Add("eval/recall_" + name, step, metrics.recall(c), wall_time);
+    if (c < metrics.f1_size()) Add("eval/f1_" + name, step, metrics.f1(c), wall_time);
+  }
+  Flush(wall_time);
+}
+
+}  // namespace murmur::tensorboard
