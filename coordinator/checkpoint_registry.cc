@@ -66,7 +66,8 @@ void CheckpointRegistry::MarkBest() {
   for (int i = 0; i < static_cast<int>(checkpoints_.size()); ++i) {
     const v1::CheckpointInfo& info = checkpoints_[i].info();
     if (!info.has_metrics()) continue;
-    if (best < 0 || info.metrics().accuracy() > checkpoints_[best].info().metrics().accuracy()) {
+    if (best < 0 ||
+        Score(info.metrics(), metric_) > Score(checkpoints_[best].info().metrics(), metric_)) {
       best = i;
     }
   }

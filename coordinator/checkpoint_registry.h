@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "coordinator/best_metric.h"
 #include "coordinator/journal.pb.h"
 #include "coordinator/ledger.h"
 #include "proto/coordinator.pb.h"
@@ -18,6 +19,9 @@ namespace murmur::coordinator {
 
 class CheckpointRegistry {
  public:
+  // The best checkpoint is the one whose evaluation scores highest by `metric`.
+  explicit CheckpointRegistry(BestMetric metric = BestMetric::kAccuracy) : metric_(metric) {}
+
   // Records a reported checkpoint (validated by the caller) with `ledger`'s snapshot at its
   // step. false for a repeated report of a known path (ignored). FAILED_PRECONDITION when the
   // ledger no longer knows the accounting of that step exactly (nothing recorded).
@@ -25,8 +29,8 @@ class CheckpointRegistry {
 
   // The checkpoint of the highest step (the last reported among equals); null when none.
   const journal::Checkpoint* Latest() const;
-  // The best one (highest validation accuracy; the latest when none has metrics). NOT_FOUND
-  // when there is none.
+  // The best one (the best score by the metric, the earliest among equals; the latest when none
+  // has metrics). NOT_FOUND when there is none.
   absl::StatusOr<v1::CheckpointInfo> Best() const;
   // Whether a checkpoint at `step` or later exists (the final model has been written).
   bool HasStepAtLeast(int64_t step) const;
@@ -36,10 +40,12 @@ class CheckpointRegistry {
   const std::vector<journal::Checkpoint>& all() const { return checkpoints_; }
   void Restore(std::vector<journal::Checkpoint> checkpoints) {
     checkpoints_ = std::move(checkpoints);
+    MarkBest();
   }
 
  private:
   void MarkBest();
+  BestMetric metric_;
   std::vector<journal::Checkpoint> checkpoints_;  // in report order
 };
 

@@ -31,9 +31,12 @@ Job::Job(Options options)
       rendezvous_settle_(options_.rendezvous_settle.value_or(
           absl::Milliseconds(2 * int64_t{options_.spec.collective_timeout_ms()} +
                              options_.spec.heartbeat_timeout_ms()))),
+      best_metric_(ParseBestMetric(options_.spec.best_metric(), options_.spec.objective())
+                       .value_or(BestMetric::kAccuracy)),
       min_workers_(options_.spec.min_workers()),
       max_workers_(options_.spec.max_workers()),
-      ledger_(options_.spec.epochs(), options_.train_samples) {
+      ledger_(options_.spec.epochs(), options_.train_samples),
+      checkpoints_(best_metric_) {
   announced_at_ = clock_->Now();
 }
 
@@ -106,6 +109,7 @@ absl::Status Job::RestoreFromJournal(const journal::State& state) {
   evaluations_.assign(state.evaluations().begin(), state.evaluations().end());
   events_.assign(state.events().begin(), state.events().end());
   finished_ = state.finished();
+  stopped_early_ = state.stopped_early();
   loss_ = state.loss();
   AddEvent("restarted", absl::StrCat("coordinator restarted from its journal at generation ",
                                      announced_, ", step ", ledger_.max_step()));
@@ -338,6 +342,21 @@ void Job::MaybeFinish() {
                                     steps_done ? " (max_steps)" : " (all epochs)"));
 }
 
+void Job::MaybeStopEarly() {
+  const int patience = options_.spec.early_stopping_patience();
+  if (finished_ || patience <= 0) return;
+  const int without = EvaluationsWithoutImprovement(evaluations_, best_metric_,
+                                                    options_.spec.early_stopping_threshold());
+  if (without < patience) return;
+  finished_ = true;
+  stopped_early_ = true;
+  auto best = checkpoints_.Best();
+  AddEvent("finished",
+           absl::StrCat("early stopping at step ", ledger_.max_step(), ": ", without,
+                        " evaluations without improving ", options_.spec.best_metric(),
+                        best.ok() ? absl::StrCat("; best checkpoint ", best->path()) : ""));
+}
+
 void Job::AddEvent(const std::string& kind, const std::string& detail) {
   v1::JobEvent& event = events_.emplace_back();
   event.set_time_unix(absl::ToDoubleSeconds(clock_->Now() - absl::UnixEpoch()));
@@ -397,6 +416,7 @@ journal::State Job::JournalStateLocked() const {
   for (const v1::EvaluationMetrics& metrics : evaluations_) *state.add_evaluations() = metrics;
   for (const v1::JobEvent& event : events_) *state.add_events() = event;
   state.set_finished(finished_);
+  state.set_stopped_early(stopped_early_);
   state.set_loss(loss_);
   return state;
 }
@@ -669,6 +689,7 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
   }
   AddEvent("checkpoint", absl::StrCat(report.path(), " at step ", report.global_step(),
                                       report.epoch_end() ? " (end of epoch)" : ""));
+  MaybeStopEarly();
   MaybeFinish();
   JournalAndNotify();
   return absl::OkStatus();
@@ -705,7 +726,8 @@ v1::JobStatus Job::Status() const {
   }
   if (finished_) {
     status.set_state(v1::JOB_FINISHED);
-    status.set_message("the job is finished");
+    status.set_message(stopped_early_ ? "the job stopped early: no improvement of its best_metric"
+                                      : "the job is finished");
   } else if (paused_ || (formed_.generation() == 0 && live < min_workers_)) {
     status.set_state(v1::JOB_WAITING);
     status.set_message(absl::StrCat("waiting for at least ", min_workers_, " workers (",
@@ -728,6 +750,11 @@ v1::JobStatus Job::Status() const {
   status.set_train_samples(static_cast<int64_t>(options_.train_samples));
   status.set_validation_samples(static_cast<int64_t>(options_.validation_samples));
   status.set_loss(loss_);
+  status.set_best_metric(options_.spec.best_metric().empty() ? "accuracy"
+                                                             : options_.spec.best_metric());
+  status.set_evaluations_without_improvement(EvaluationsWithoutImprovement(
+      evaluations_, best_metric_, options_.spec.early_stopping_threshold()));
+  status.set_stopped_early(stopped_early_);
 
   double samples_per_second = 0;
   for (const auto& [id, worker] : workers_) {

@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "coordinator/best_metric.h"
 #include "coordinator/checkpoint_registry.h"
 #include "coordinator/clock.h"
 #include "coordinator/journal.pb.h"
@@ -182,6 +183,8 @@ class Job {
   // Every window is recorded (all epochs, or max_steps): only the final checkpoint is missing.
   bool TrainingDone() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Finishes the job when early_stopping_patience evaluations brought no improvement.
+  void MaybeStopEarly() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddEvent(const std::string& kind, const std::string& detail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Journals the state and wakes every waiter. Call after each change.
@@ -199,6 +202,8 @@ class Job {
   const Clock* const clock_;
   const absl::Duration heartbeat_timeout_;
   const absl::Duration rendezvous_settle_;
+  // The spec's best_metric (accuracy when the spec leaves it empty: tests' hand-made specs).
+  const BestMetric best_metric_;
 
   mutable absl::Mutex mu_;
   absl::CondVar changed_;
@@ -221,6 +226,7 @@ class Job {
   std::vector<v1::EvaluationMetrics> evaluations_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::JobEvent> events_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_early_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   double loss_ ABSL_GUARDED_BY(mu_) = 0;
   std::string journal_error_ ABSL_GUARDED_BY(mu_);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
+#include "coordinator/best_metric.h"
 
 namespace murmur::coordinator {
 namespace {
@@ -75,6 +76,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpec(const std::string& json, const std::str
   if (absent("dropout")) spec.set_dropout(-1);
   if (absent("objective")) spec.set_objective("classification");
   if (absent("report_to")) spec.set_report_to("tensorboard");
+  if (absent("best_metric")) spec.set_best_metric("accuracy");
   if (auto status = ValidateJobSpec(spec); !status.ok()) return status;
   return spec;
 }
@@ -142,6 +144,15 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     return FieldError("token_dropout", "must be in [0, 1)");
   }
   if (spec.threads_per_worker() < 0) return FieldError("threads_per_worker", "must be >= 0");
+  if (auto metric = ParseBestMetric(spec.best_metric(), spec.objective()); !metric.ok()) {
+    return FieldError("best_metric", std::string(metric.status().message()));
+  }
+  if (spec.early_stopping_patience() < 0) {
+    return FieldError("early_stopping_patience", "must be >= 0 (0: no early stopping)");
+  }
+  if (spec.early_stopping_threshold() < 0) {
+    return FieldError("early_stopping_threshold", "must be >= 0");
+  }
   if (spec.report_to() != "tensorboard" && spec.report_to() != "none") {
     return FieldError("report_to", absl::StrCat("must be tensorboard or none, got '",
                                                 spec.report_to(), "'"));

@@ -645,6 +645,52 @@ TEST_F(JobTest, CheckpointsTrackBestAndEvaluations) {
   EXPECT_EQ(best->path(), "/c/2");
 }
 
+// A training curve that stops improving by validation loss: the best checkpoint is the lowest
+// loss (not the highest accuracy), and after `early_stopping_patience` evaluations without
+// improvement the job finishes early, journaled, with the workers told at their next heartbeat.
+TEST_F(JobTest, BestMetricLossAndEarlyStopping) {
+  Job::Options options = MakeOptions();
+  options.spec.set_best_metric("loss");
+  options.spec.set_early_stopping_patience(2);
+  options.spec.set_early_stopping_threshold(0.001);
+  Start(options);
+  const std::string a = Join();
+  ASSERT_TRUE(RendezvousAsync(a, 0, -1).get().ok());
+  auto evaluate = [&](int64_t step, double loss, double accuracy) {
+    v1::CheckpointReport report;
+    report.set_worker_id(a);
+    report.set_generation(1);
+    report.set_path(absl::StrCat("/c/", step));
+    report.set_global_step(step);
+    report.mutable_metrics()->set_global_step(step);
+    report.mutable_metrics()->set_loss(loss);
+    report.mutable_metrics()->set_accuracy(accuracy);
+    return job_->ReportCheckpoint(report);
+  };
+  ASSERT_TRUE(evaluate(1, 0.60, 0.70).ok());
+  ASSERT_TRUE(evaluate(2, 0.50, 0.72).ok());
+  ASSERT_TRUE(evaluate(3, 0.4995, 0.80).ok());  // better accuracy; loss within the threshold
+  v1::JobStatus status = job_->Status();
+  EXPECT_EQ(status.state(), v1::JOB_RUNNING);
+  EXPECT_EQ(status.best_metric(), "loss");
+  EXPECT_EQ(status.evaluations_without_improvement(), 1);
+  EXPECT_EQ(job_->BestCheckpoint()->path(), "/c/3") << "lowest loss, the threshold aside";
+  ASSERT_TRUE(evaluate(4, 0.55, 0.81).ok());
+  status = job_->Status();
+  EXPECT_EQ(status.state(), v1::JOB_FINISHED);
+  EXPECT_TRUE(status.stopped_early());
+  EXPECT_EQ(status.evaluations_without_improvement(), 2);
+  EXPECT_EQ(job_->BestCheckpoint()->path(), "/c/3");
+  EXPECT_NE(status.message().find("stopped early"), std::string::npos) << status.message();
+  EXPECT_EQ(CountEvents("finished"), 1);
+  auto told = Heartbeat(a, 1, 4);
+  ASSERT_TRUE(told.ok());
+  EXPECT_TRUE(told->job_finished());
+  const journal::State journal = job_->JournalState();
+  EXPECT_TRUE(journal.finished());
+  EXPECT_TRUE(journal.stopped_early());
+}
+
 TEST_F(JobTest, ARankDoneBeforeTheFinalCheckpointWaitsInsteadOfRegrouping) {
   Start(MakeOptions());
   const std::string a = Join(), b = Join();
