@@ -1,7 +1,7 @@
 // murmur predict --model DIR [--batch N] [--bf16] [--threads N]: classifies each stdin line and
 // prints one JSON object per line, {"label": "positive", "score": 0.97, "probabilities":
-// [0.03, 0.97]}, probabilities in label-id order. Uses model::Classifier, the same code path as
-// serving.
+// [0.03, 0.97]}, probabilities in label-id order. Uses model::Classifier, the model serving runs,
+// through ClassifyInLengthSortedBatches (serving's dynamic batcher does its own grouping).
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -51,7 +51,6 @@ int PredictCommand(const CommandArgs& args) {
   }
   model::Classifier::Options options;
   options.bf16 = bf16;
-  options.max_batch_size = batch;
   options.num_threads =
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   absl::StatusOr<std::unique_ptr<model::Classifier>> classifier =
@@ -71,7 +70,8 @@ int PredictCommand(const CommandArgs& args) {
       window.push_back(line);
     }
     if (window.empty()) break;
-    absl::StatusOr<std::vector<model::Prediction>> predictions = (*classifier)->Classify(window);
+    absl::StatusOr<std::vector<model::Prediction>> predictions =
+        model::ClassifyInLengthSortedBatches(**classifier, window, batch);
     if (!predictions.ok()) {
       std::cerr << "murmur predict: " << predictions.status().message() << "\n";
       return 1;

@@ -9,6 +9,7 @@
 #include "model/distilbert.h"
 #include "model/model_io.h"
 #include "model/torch_status.h"
+#include "text/tokenizer.h"
 
 namespace murmur::model {
 
@@ -25,9 +26,6 @@ Classifier::~Classifier() = default;
 
 absl::StatusOr<std::unique_ptr<Classifier>> Classifier::Create(const std::string& dir,
                                                                const Options& options) {
-  if (options.max_batch_size < 1) {
-    return absl::InvalidArgumentError("Classifier: max_batch_size must be at least 1");
-  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (options.num_threads > 0) {
@@ -72,19 +70,13 @@ absl::StatusOr<std::unique_ptr<Classifier>> Classifier::Create(const std::string
   return std::unique_ptr<Classifier>(new Classifier(std::move(impl)));
 }
 
-absl::StatusOr<std::vector<Prediction>> Classifier::Classify(
-    const std::vector<std::string>& texts) const {
-  std::vector<std::vector<int32_t>> sequences(texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    impl_->tokenizer->EncodeInto(texts[i], impl_->max_length, &sequences[i]);
-  }
-  return ClassifyIds(sequences);
+void Classifier::Tokenize(std::string_view text, std::vector<int32_t>* ids) const {
+  impl_->tokenizer->EncodeInto(text, impl_->max_length, ids);
 }
 
-absl::StatusOr<std::vector<Prediction>> Classifier::ClassifyIds(
+absl::StatusOr<std::vector<Prediction>> Classifier::Classify(
     const std::vector<std::vector<int32_t>>& sequences) const {
   const DistilBertConfig& config = impl_->loaded.config;
-  std::vector<Prediction> predictions(sequences.size());
   for (size_t i = 0; i < sequences.size(); ++i) {
     for (int32_t id : sequences[i]) {
       if (id < 0 || id >= config.vocab_size) {
@@ -93,44 +85,59 @@ absl::StatusOr<std::vector<Prediction>> Classifier::ClassifyIds(
       }
     }
   }
+  absl::StatusOr<Batch> batch = Batch::FromSequences(sequences, config.max_position_embeddings);
+  if (!batch.ok()) return batch.status();
+  absl::StatusOr<torch::Tensor> probabilities = TorchCall("classify", [&]() {
+    c10::InferenceMode inference;
+    std::optional<AutocastBf16> autocast;
+    if (impl_->options.bf16) autocast.emplace();
+    return torch::softmax(impl_->loaded.model->forward(*batch), -1).contiguous();
+  });
+  if (!probabilities.ok()) return probabilities.status();
+  const int64_t labels = probabilities->size(1);
+  const float* p = probabilities->data_ptr<float>();
+  std::vector<Prediction> predictions(sequences.size());
+  for (Prediction& prediction : predictions) {
+    prediction.probabilities.assign(p, p + labels);
+    prediction.label_id = static_cast<int>(std::max_element(p, p + labels) - p);
+    prediction.score = p[prediction.label_id];
+    prediction.label = config.id2label[prediction.label_id];
+    p += labels;
+  }
+  return predictions;
+}
+
+const DistilBertConfig& Classifier::config() const { return impl_->loaded.config; }
+int Classifier::max_length() const { return impl_->max_length; }
+const std::optional<Manifest>& Classifier::manifest() const { return impl_->loaded.manifest; }
+const std::string& Classifier::load_summary() const { return impl_->load_summary; }
+
+absl::StatusOr<std::vector<Prediction>> ClassifyInLengthSortedBatches(
+    const Classifier& classifier, const std::vector<std::string>& texts, int max_batch_size) {
+  if (max_batch_size < 1) {
+    return absl::InvalidArgumentError("max_batch_size must be at least 1");
+  }
+  std::vector<std::vector<int32_t>> sequences(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) classifier.Tokenize(texts[i], &sequences[i]);
   // Longest first, so each forward pass holds sequences of similar length.
   std::vector<size_t> order(sequences.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return sequences[a].size() > sequences[b].size();
   });
-  const size_t batch_size = static_cast<size_t>(impl_->options.max_batch_size);
+  std::vector<Prediction> predictions(sequences.size());
   std::vector<std::vector<int32_t>> chunk;
-  for (size_t start = 0; start < order.size(); start += batch_size) {
-    size_t end = std::min(order.size(), start + batch_size);
+  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(max_batch_size)) {
+    const size_t end = std::min(order.size(), start + static_cast<size_t>(max_batch_size));
     chunk.clear();
-    for (size_t k = start; k < end; ++k) chunk.push_back(sequences[order[k]]);
-    absl::StatusOr<Batch> batch = Batch::FromSequences(chunk, config.max_position_embeddings);
-    if (!batch.ok()) return batch.status();
-    absl::StatusOr<torch::Tensor> probabilities = TorchCall("classify", [&]() {
-      c10::InferenceMode inference;
-      std::optional<AutocastBf16> autocast;
-      if (impl_->options.bf16) autocast.emplace();
-      return torch::softmax(impl_->loaded.model->forward(*batch), -1).contiguous();
-    });
-    if (!probabilities.ok()) return probabilities.status();
-    const int64_t labels = probabilities->size(1);
-    const float* p = probabilities->data_ptr<float>();
-    for (size_t k = start; k < end; ++k, p += labels) {
-      Prediction& prediction = predictions[order[k]];
-      prediction.probabilities.assign(p, p + labels);
-      prediction.label_id =
-          static_cast<int>(std::max_element(p, p + labels) - p);
-      prediction.score = p[prediction.label_id];
-      prediction.label = config.id2label[prediction.label_id];
+    for (size_t k = start; k < end; ++k) chunk.push_back(std::move(sequences[order[k]]));
+    absl::StatusOr<std::vector<Prediction>> chunk_predictions = classifier.Classify(chunk);
+    if (!chunk_predictions.ok()) return chunk_predictions.status();
+    for (size_t k = start; k < end; ++k) {
+      predictions[order[k]] = std::move((*chunk_predictions)[k - start]);
     }
   }
   return predictions;
 }
-
-const DistilBertConfig& Classifier::config() const { return impl_->loaded.config; }
-const text::Tokenizer& Classifier::tokenizer() const { return *impl_->tokenizer; }
-const std::optional<Manifest>& Classifier::manifest() const { return impl_->loaded.manifest; }
-const std::string& Classifier::load_summary() const { return impl_->load_summary; }
 
 }  // namespace murmur::model

@@ -7,9 +7,10 @@
 //
 // Speed: the modules run on packed batches (batch.h): the linear layers, which are ~95% of the
 // FLOPs, see the real tokens only; only the attention products see padding, reached through
-// AttentionLayout's gathers (packed_attention.h). q, k, v are one fused GEMM. Sorting by length
-// before batching (Classifier does) keeps the attention padding small. Dropout is FastDropout
-// (dropout.h): same distribution, a much cheaper mask on CPU.
+// AttentionLayout's gathers (packed_attention.h). q, k, v are one fused GEMM. Batches of similar
+// lengths keep the attention padding small: serving's dynamic batcher buckets by length,
+// ClassifyInLengthSortedBatches (classifier.h) sorts, training groups its epochs by length.
+// Dropout is FastDropout (dropout.h): same distribution, a much cheaper mask on CPU.
 //
 // Devices: the module runs where its parameters are (module->to(device)); give it a batch on
 // the same device (Batch::To). The packed layout is built on the CPU either way.

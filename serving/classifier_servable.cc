@@ -1,6 +1,5 @@
 #include "serving/classifier_servable.h"
 
-#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -11,39 +10,26 @@
 namespace murmur::serving {
 namespace {
 
+// Forwards to the classifier; the dynamic batcher has formed the batch, so it runs as given.
 class ClassifierServable : public Servable {
  public:
-  ClassifierServable(std::unique_ptr<model::Classifier> classifier, int max_length)
-      : classifier_(std::move(classifier)),
-        labels_(classifier_->config().id2label),
-        max_length_(max_length) {}
+  explicit ClassifierServable(std::unique_ptr<model::Classifier> classifier)
+      : classifier_(std::move(classifier)) {}
 
   void Tokenize(std::string_view text, std::vector<int32_t>* ids) const override {
-    classifier_->tokenizer().EncodeInto(text, max_length_, ids);
+    classifier_->Tokenize(text, ids);
   }
 
-  absl::StatusOr<std::vector<Prediction>> Classify(
+  absl::StatusOr<std::vector<model::Prediction>> Classify(
       const std::vector<std::vector<int32_t>>& sequences) const override {
-    absl::StatusOr<std::vector<model::Prediction>> predictions =
-        classifier_->ClassifyIds(sequences);
-    if (!predictions.ok()) return predictions.status();
-    std::vector<Prediction> out(predictions->size());
-    for (size_t i = 0; i < out.size(); ++i) {
-      model::Prediction& p = (*predictions)[i];
-      out[i].label_id = p.label_id;
-      out[i].score = p.score;
-      out[i].probabilities = std::move(p.probabilities);
-    }
-    return out;
+    return classifier_->Classify(sequences);
   }
 
-  const std::vector<std::string>& labels() const override { return labels_; }
-  int max_length() const override { return max_length_; }
+  const std::vector<std::string>& labels() const override { return classifier_->config().id2label; }
+  int max_length() const override { return classifier_->max_length(); }
 
  private:
   const std::unique_ptr<model::Classifier> classifier_;
-  const std::vector<std::string> labels_;
-  const int max_length_;
 };
 
 }  // namespace
@@ -54,17 +40,11 @@ absl::StatusOr<std::unique_ptr<Servable>> ClassifierServableLoader::Load(
   options.bf16 = options_.bf16;
   options.max_length = options_.max_length;
   options.num_threads = options_.intra_op_threads;
-  // The batcher already forms the batches; the classifier must not split them further.
-  options.max_batch_size = 1 << 20;
   options.verify_manifest = PathExists(dir + "/" + model::kManifestFile);
   absl::StatusOr<std::unique_ptr<model::Classifier>> classifier =
       model::Classifier::Create(dir, options);
   if (!classifier.ok()) return classifier.status();
-  // As the classifier computes it, so serving truncates exactly as `murmur predict` does.
-  const int model_max = static_cast<int>((*classifier)->config().max_position_embeddings);
-  const int max_length =
-      options_.max_length > 0 ? std::min(options_.max_length, model_max) : model_max;
-  return std::make_unique<ClassifierServable>(std::move(*classifier), max_length);
+  return std::make_unique<ClassifierServable>(std::move(*classifier));
 }
 
 }  // namespace murmur::serving

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "serving/batcher.h"
+#include "serving/dynamic_batcher.h"
 
 namespace murmur::serving {
 
@@ -21,27 +21,28 @@ void ClassifyRunner::Classify(ClassifyCall call, Done done) const {
     done(served.status());
     return;
   }
-  auto job = std::make_shared<Job>();
-  job->sequences.resize(call.texts.size());
+  auto request = std::make_shared<PendingRequest>();
+  request->sequences.resize(call.texts.size());
   for (size_t i = 0; i < call.texts.size(); ++i) {
-    (*served)->servable().Tokenize(call.texts[i], &job->sequences[i]);
+    (*served)->servable().Tokenize(call.texts[i], &request->sequences[i]);
   }
-  job->deadline = call.deadline;
-  job->cancelled = std::move(call.cancelled);
-  // The job holds the version until its callback has run, so the version cannot be unloaded
+  request->deadline = call.deadline;
+  request->cancelled = std::move(call.cancelled);
+  // The request holds the version until its callback has run, so the version cannot be unloaded
   // under it; the callback then hands the handle on to the outcome.
   std::shared_ptr<const ServedVersion> handle = *served;
   auto shared_done = std::make_shared<Done>(std::move(done));
-  job->done = [handle, shared_done](absl::StatusOr<std::vector<Prediction>> predictions) {
+  request->done = [handle,
+                   shared_done](absl::StatusOr<std::vector<model::Prediction>> predictions) {
     if (!predictions.ok()) {
       (*shared_done)(predictions.status());
       return;
     }
     (*shared_done)(ClassifyOutcome{handle, std::move(*predictions)});
   };
-  Batcher& batcher = (*served)->batcher();
-  if (absl::Status status = batcher.Submit(job); !status.ok()) {
-    job->done = nullptr;
+  DynamicBatcher& batcher = (*served)->batcher();
+  if (absl::Status status = batcher.Submit(request); !status.ok()) {
+    request->done = nullptr;
     (*shared_done)(status);
   }
 }

@@ -1,7 +1,9 @@
 // The request path shared by every classification API (murmur Classify, ClassifyStream, KServe
 // ModelInfer): validate the texts, pick the model version, tokenize with that version's
 // tokenizer, queue the texts in that version's batcher, and hand back the predictions together
-// with the version that computed them. The APIs only translate protos.
+// with the version that computed them. The APIs only translate protos. The validation here is
+// the request path's only check of the texts (an empty request included): the batcher and the
+// model below assume what it guarantees.
 //
 // Thread-safety: thread-safe (const). Ownership: borrows the repository, which must outlive it.
 #ifndef MURMUR_SERVING_CLASSIFY_RUNNER_H_
@@ -34,7 +36,8 @@ struct ClassifyOutcome {
   // Keeps the version (and so `labels`) alive while the response is built; release it promptly:
   // an unload waits for it.
   std::shared_ptr<const ServedVersion> served;
-  std::vector<Prediction> predictions;  // in text order
+  std::vector<model::Prediction> predictions;  // in text order, labels named
+  // The model's label names by id (the width of a probabilities tensor).
   const std::vector<std::string>& labels() const { return served->servable().labels(); }
 };
 

@@ -150,13 +150,10 @@ class ClassifyStreamReactor
 void FillClassifyResponse(const ClassifyOutcome& outcome, v1::ClassifyResponse* response) {
   response->set_model(outcome.served->model());
   response->set_version(outcome.served->version());
-  const std::vector<std::string>& labels = outcome.labels();
-  for (const Prediction& prediction : outcome.predictions) {
+  for (const model::Prediction& prediction : outcome.predictions) {
     v1::Classification* result = response->add_results();
     result->set_label_id(prediction.label_id);
-    if (prediction.label_id >= 0 && prediction.label_id < static_cast<int>(labels.size())) {
-      result->set_label(labels[prediction.label_id]);
-    }
+    result->set_label(prediction.label);
     result->set_score(prediction.score);
     result->mutable_probabilities()->Add(prediction.probabilities.begin(),
                                          prediction.probabilities.end());

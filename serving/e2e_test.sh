@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # murmur-serve end to end with a real DistilBERT checkpoint (small preset, randomly initialised):
 #  1. `murmur classify` returns the probabilities of `murmur predict` on the same directory;
-#  2. a third-party client (Python grpcio) passes health, KServe metadata and ModelInfer checks;
+#  2. murmur's grpcio conformance check (grpcio_conformance_check.py: gRPC's own Python library,
+#     not murmur's client) passes health, reflection, KServe metadata and ModelInfer checks;
 #  3. hot swap under load: `murmur bench serve` runs while `murmur publish` pushes version 2:
 #     zero failed requests, and the first request after the push is answered by version 2;
 #  4. a corrupt push (bytes changed after the manifest was written) is rejected and version 2
 #     keeps answering; a push without the bearer token is UNAUTHENTICATED;
 #  5. SIGTERM shuts the server down cleanly (exit 0).
-# Usage (Bazel passes these): e2e_test.sh SERVE MURMUR WRITE_CHECKPOINT CLIENT_PY PROTO_ROOT
+# Usage (Bazel passes these): e2e_test.sh SERVE MURMUR WRITE_CHECKPOINT CONFORMANCE_PY PROTO_ROOT
 set -euo pipefail
-serve="$1" murmur="$2" write_checkpoint="$3" client_py="$4" proto_root="$5"
+serve="$1" murmur="$2" write_checkpoint="$3" conformance_py="$4" proto_root="$5"
 : "${MURMUR_SHARED_DATA:?set MURMUR_SHARED_DATA to the shared data directory}"
 vocab="$MURMUR_SHARED_DATA/distilbert-base-uncased/vocab.txt"
 work="${TEST_TMPDIR:-$(mktemp -d)}/e2e"
@@ -51,9 +52,9 @@ assert all(y["model_version"] == 1 for y in c)
 print("classify matches predict on %d texts (max diff %.2g)" % (len(p), worst))
 PY
 
-# 2. Third-party client.
-"$py" "$client_py" --target "$target" --protos "$proto_root" --texts "$work/texts.txt" \
-  --expected "$work/predict.jsonl" || fail "third-party client"
+# 2. grpcio conformance.
+"$py" "$conformance_py" --target "$target" --protos "$proto_root" --texts "$work/texts.txt" \
+  --expected "$work/predict.jsonl" || fail "grpcio conformance check"
 
 # 3. Hot swap under load.
 "$murmur" bench serve --target "$target" --concurrency 8 --duration 4 --warmup 0 \

@@ -24,19 +24,20 @@ void FakeServable::Tokenize(std::string_view text, std::vector<int32_t>* ids) co
   ids->push_back(102);
 }
 
-Prediction FakeServable::Expected(const std::vector<int32_t>& ids) const {
+model::Prediction FakeServable::Expected(const std::vector<int32_t>& ids) const {
   int64_t sum = 0;
   for (int32_t id : ids) sum += id;
   float positive = 0.3f + 0.04f * static_cast<float>(sum % 10) + bias_;
   positive = std::clamp(positive, 0.0f, 1.0f);
-  Prediction p;
+  model::Prediction p;
   p.probabilities = {1.0f - positive, positive};
   p.label_id = positive > 0.5f ? 1 : 0;
   p.score = p.probabilities[p.label_id];
+  p.label = labels_[p.label_id];
   return p;
 }
 
-absl::StatusOr<std::vector<Prediction>> FakeServable::Classify(
+absl::StatusOr<std::vector<model::Prediction>> FakeServable::Classify(
     const std::vector<std::vector<int32_t>>& sequences) const {
   {
     absl::MutexLock lock(&mu_);
@@ -49,7 +50,7 @@ absl::StatusOr<std::vector<Prediction>> FakeServable::Classify(
     batch_sizes_.push_back(static_cast<int>(sequences.size()));
     batch_max_lengths_.push_back(static_cast<int>(max_length));
   }
-  std::vector<Prediction> out;
+  std::vector<model::Prediction> out;
   out.reserve(sequences.size());
   for (const auto& ids : sequences) out.push_back(Expected(ids));
   return out;

@@ -27,13 +27,13 @@ class FakeServable : public Servable {
   // [CLS]=101, one id per whitespace-separated word (1000 + its byte count), [SEP]=102.
   void Tokenize(std::string_view text, std::vector<int32_t>* ids) const override;
   // P(positive) = clamp(0.5 + bias + 0.01 * (words mod 10) ...), a pure function of the ids.
-  absl::StatusOr<std::vector<Prediction>> Classify(
+  absl::StatusOr<std::vector<model::Prediction>> Classify(
       const std::vector<std::vector<int32_t>>& sequences) const override;
   const std::vector<std::string>& labels() const override { return labels_; }
   int max_length() const override { return max_length_; }
 
   // The prediction Classify gives for `ids` (what tests compare against).
-  Prediction Expected(const std::vector<int32_t>& ids) const;
+  model::Prediction Expected(const std::vector<int32_t>& ids) const;
 
   // While held, Classify blocks (to fill queues deterministically).
   void Hold();

@@ -227,7 +227,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
       tensor->add_shape(num_labels);
       std::vector<float> values;
       values.reserve(n * num_labels);
-      for (const Prediction& p : outcome->predictions) {
+      for (const model::Prediction& p : outcome->predictions) {
         for (int64_t j = 0; j < num_labels; ++j) {
           values.push_back(j < static_cast<int64_t>(p.probabilities.size()) ? p.probabilities[j]
                                                                            : 0.0f);
@@ -247,10 +247,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
       tensor->set_datatype("BYTES");
       tensor->add_shape(n);
       std::vector<std::string> labels;
-      for (const Prediction& p : outcome->predictions) {
-        labels.push_back(p.label_id >= 0 && p.label_id < num_labels ? outcome->labels()[p.label_id]
-                                                                    : "");
-      }
+      for (const model::Prediction& p : outcome->predictions) labels.push_back(p.label);
       if (raw) {
         response->add_raw_output_contents(EncodeRawBytesTensor(labels));
       } else {

@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "serving/batcher.h"
+#include "serving/dynamic_batcher.h"
 
 namespace prometheus {
 class Registry;
@@ -32,7 +32,7 @@ class Family;
 
 namespace murmur::serving {
 
-class ServingMetrics : public BatcherObserver {
+class ServingMetrics : public DynamicBatcher::Observer {
  public:
   ServingMetrics();
   ~ServingMetrics() override;

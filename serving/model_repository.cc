@@ -4,11 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <system_error>
 #include <utility>
 
@@ -16,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "base/logging.h"
+#include "serving/version_policy.h"
 
 namespace murmur::serving {
 namespace fs = std::filesystem;
@@ -58,7 +57,11 @@ std::set<int64_t> VersionsOnDisk(const std::string& model_dir) {
   return out;
 }
 
-absl::Status CheckName(const std::string& what, const std::string& name) {
+std::atomic<int> staging_counter{0};
+
+}  // namespace
+
+absl::Status CheckEntryName(const std::string& what, const std::string& name) {
   if (name.empty() || name == "." || name == ".." || name[0] == '.' ||
       name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat("invalid ", what, " name '", name, "'"));
@@ -66,16 +69,12 @@ absl::Status CheckName(const std::string& what, const std::string& name) {
   return absl::OkStatus();
 }
 
-std::atomic<int> upload_counter{0};
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(
     Options options, const ServableLoader* loader) {
   if (options.root.empty()) return absl::InvalidArgumentError("a repository root is required");
   if (loader == nullptr) return absl::InvalidArgumentError("a ServableLoader is required");
   if (options.keep_versions < 1) return absl::InvalidArgumentError("keep_versions must be >= 1");
-  if (absl::Status s = CheckName("model", options.default_model); !s.ok()) return s;
+  if (absl::Status s = CheckEntryName("model", options.default_model); !s.ok()) return s;
   if (absl::Status s = MakeDirectories(options.root); !s.ok()) return s;
   return std::unique_ptr<ModelRepository>(new ModelRepository(std::move(options), loader));
 }
@@ -166,7 +165,7 @@ VersionManager* ModelRepository::FindManager(const std::string& model) const {
 }
 
 absl::StatusOr<VersionManager*> ModelRepository::Manager(const std::string& model) {
-  if (absl::Status s = CheckName("model", model); !s.ok()) return s;
+  if (absl::Status s = CheckEntryName("model", model); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   auto& manager = managers_[model];
   if (manager == nullptr) {
@@ -189,7 +188,7 @@ absl::Status ModelRepository::Poll() {
   absl::Status first_error;
   std::set<std::string> models;
   for (const std::string& name : Subdirectories(options_.root)) {
-    if (CheckName("model", name).ok()) models.insert(name);
+    if (CheckEntryName("model", name).ok()) models.insert(name);
   }
   for (const std::string& name : Models()) models.insert(name);  // directories that went away
   for (const std::string& model : models) {
@@ -203,56 +202,34 @@ absl::Status ModelRepository::Reconcile(const std::string& model) {
   absl::StatusOr<VersionManager*> manager_or = Manager(model);
   if (!manager_or.ok()) return manager_or.status();
   VersionManager& manager = **manager_or;
-  const std::set<int64_t> on_disk = VersionsOnDisk(ModelDir(model));
-  std::map<int64_t, bool> pins;
+  VersionFacts facts;
+  facts.on_disk = VersionsOnDisk(ModelDir(model));
   {
     absl::MutexLock lock(&mu_);
-    pins = pins_[model];
+    facts.pins = pins_[model];
   }
   for (const VersionInfo& info : manager.Versions()) {
-    if (info.state == VersionState::kFailed && on_disk.count(info.version) == 0) {
+    if (info.state == VersionState::kFailed && facts.on_disk.count(info.version) == 0) {
       manager.ForgetFailure(info.version);
     }
   }
-  // The policy: the newest `keep_versions` loadable versions not pinned unloaded, plus those
-  // pinned loaded. Failed versions are out, so the one before a corrupt version keeps serving.
-  auto aspired = [&] {
-    std::set<int64_t> out;
-    int kept = 0;
-    for (auto it = on_disk.rbegin(); it != on_disk.rend(); ++it) {
-      if (manager.IsFailed(*it)) continue;
-      auto pin = pins.find(*it);
-      if (pin != pins.end()) {
-        if (pin->second) out.insert(*it);
-        continue;
-      }
-      if (kept < options_.keep_versions) {
-        out.insert(*it);
-        ++kept;
-      }
-    }
-    return out;
-  };
   absl::Status first_error;
-  // Load before unloading (hot swap); newest first, recomputing after each load because a
-  // failure moves the policy down to an older version.
+  // One action at a time, asking again after each: a failed load moves the policy down to an
+  // older version.
   while (true) {
-    const std::set<int64_t> want = aspired();
-    const std::vector<int64_t> ready = manager.ReadyVersions();
-    std::optional<int64_t> next;
-    for (auto it = want.rbegin(); it != want.rend(); ++it) {
-      if (!std::binary_search(ready.begin(), ready.end(), *it)) {
-        next = *it;
-        break;
-      }
+    facts.failed.clear();
+    for (const VersionInfo& info : manager.Versions()) {
+      if (info.state == VersionState::kFailed) facts.failed.insert(info.version);
     }
-    if (!next) break;
-    absl::Status status = manager.Load(*next, VersionDir(model, *next));
-    if (!status.ok() && first_error.ok()) first_error = status;
-  }
-  const std::set<int64_t> want = aspired();
-  for (int64_t version : manager.ReadyVersions()) {
-    if (want.count(version) == 0) manager.Unload(version).IgnoreError();
+    const std::optional<VersionAction> action =
+        NextVersionAction(AspiredVersions(facts, options_.keep_versions), manager.ReadyVersions());
+    if (!action) break;
+    if (action->kind == VersionAction::Kind::kLoad) {
+      absl::Status status = manager.Load(action->version, VersionDir(model, action->version));
+      if (!status.ok() && first_error.ok()) first_error = status;
+    } else if (!manager.Unload(action->version).ok()) {
+      break;  // not loaded after all; asking again would repeat the same action
+    }
   }
   return first_error;
 }
@@ -314,7 +291,7 @@ std::vector<VersionStatus> ModelRepository::List(const std::string& model) const
     models.insert(model);
   } else {
     for (const std::string& name : Subdirectories(options_.root)) {
-      if (CheckName("model", name).ok()) models.insert(name);
+      if (CheckEntryName("model", name).ok()) models.insert(name);
     }
     for (const std::string& name : Models()) models.insert(name);
   }
@@ -332,7 +309,7 @@ std::vector<VersionStatus> ModelRepository::List(const std::string& model) const
 absl::StatusOr<VersionStatus> ModelRepository::Load(const std::string& model_in,
                                                     int64_t version) {
   const std::string model = ResolveModel(model_in);
-  if (absl::Status s = CheckName("model", model); !s.ok()) return s;
+  if (absl::Status s = CheckEntryName("model", model); !s.ok()) return s;
   absl::MutexLock reconcile(&reconcile_mu_);
   if (!IsDirectory(VersionDir(model, version))) {
     return absl::NotFoundError(absl::StrCat("model '", model, "' has no version ", version,
@@ -357,7 +334,7 @@ absl::StatusOr<VersionStatus> ModelRepository::Load(const std::string& model_in,
 absl::StatusOr<VersionStatus> ModelRepository::Unload(const std::string& model_in,
                                                       int64_t version) {
   const std::string model = ResolveModel(model_in);
-  if (absl::Status s = CheckName("model", model); !s.ok()) return s;
+  if (absl::Status s = CheckEntryName("model", model); !s.ok()) return s;
   absl::MutexLock reconcile(&reconcile_mu_);
   VersionManager* manager = FindManager(model);
   bool known = IsDirectory(VersionDir(model, version));
@@ -375,167 +352,60 @@ absl::StatusOr<VersionStatus> ModelRepository::Unload(const std::string& model_i
   return StatusOf(model, version);
 }
 
-absl::StatusOr<std::unique_ptr<VersionUpload>> ModelRepository::BeginUpload(
-    const std::string& model_in, int64_t version, std::vector<UploadFile> files) {
+absl::StatusOr<std::string> ModelRepository::CreateStagingDirectory(const std::string& model_in,
+                                                                    int64_t version) {
   const std::string model = ResolveModel(model_in);
-  if (absl::Status s = CheckName("model", model); !s.ok()) return s;
-  if (version < 0) return absl::InvalidArgumentError("version must not be negative");
-  if (files.empty()) return absl::InvalidArgumentError("an upload needs at least one file");
-  std::set<std::string> names;
-  uint64_t total = 0;
-  for (const UploadFile& file : files) {
-    if (absl::Status s = CheckName("file", file.name); !s.ok()) return s;
-    if (!names.insert(file.name).second) {
-      return absl::InvalidArgumentError(absl::StrCat("file '", file.name, "' declared twice"));
-    }
-    if (file.sha256.size() != 64) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("file '", file.name, "': sha256 must be 64 hex digits"));
-    }
-    total += file.size;
-  }
-  if (total > options_.max_upload_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("upload of ", total, " bytes exceeds the ",
-                                                   options_.max_upload_bytes, "-byte limit"));
-  }
+  if (absl::Status s = CheckEntryName("model", model); !s.ok()) return s;
   if (version > 0 && IsDirectory(VersionDir(model, version))) {
     return absl::AlreadyExistsError(
         absl::StrCat("model '", model, "' version ", version, " already exists"));
   }
   if (absl::Status s = MakeDirectories(ModelDir(model)); !s.ok()) return s;
-  const std::string staging = absl::StrCat(ModelDir(model), "/.upload-", ::getpid(), "-",
-                                           upload_counter.fetch_add(1));
+  const std::string staging =
+      absl::StrCat(ModelDir(model), "/.upload-", ::getpid(), "-", staging_counter.fetch_add(1));
   if (absl::Status s = MakeDirectories(staging); !s.ok()) return s;
-  return std::unique_ptr<VersionUpload>(
-      new VersionUpload(this, model, version, std::move(files), staging));
+  return staging;
 }
 
-VersionUpload::VersionUpload(ModelRepository* repository, std::string model, int64_t version,
-                             std::vector<UploadFile> files, std::string staging)
-    : repository_(repository),
-      model_(std::move(model)),
-      requested_version_(version),
-      files_(std::move(files)),
-      staging_(std::move(staging)) {}
-
-VersionUpload::~VersionUpload() {
-  if (out_ != nullptr) std::fclose(out_);
-  if (!committed_) {
-    std::error_code error;
-    fs::remove_all(staging_, error);
+absl::StatusOr<VersionStatus> ModelRepository::AddVersion(const std::string& model_in,
+                                                          int64_t version,
+                                                          const std::string& staging) {
+  const std::string model = ResolveModel(model_in);
+  std::error_code error;
+  auto remove_staging = [&] { fs::remove_all(staging, error); };
+  if (absl::Status s = CheckEntryName("model", model); !s.ok()) {
+    remove_staging();
+    return s;
   }
-}
-
-absl::Status VersionUpload::OpenNext() {
-  const std::string path = staging_ + "/" + files_[current_].name;
-  out_ = std::fopen(path.c_str(), "wb");
-  if (out_ == nullptr) {
-    return absl::InternalError(absl::StrCat(path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status VersionUpload::CloseCurrent() {
-  if (out_ == nullptr) {
-    if (absl::Status s = OpenNext(); !s.ok()) return s;  // an empty file: create it
-  }
-  const bool ok = std::fflush(out_) == 0 && ::fsync(fileno(out_)) == 0;
-  const bool closed = std::fclose(out_) == 0;
-  out_ = nullptr;
-  if (!ok || !closed) {
-    return absl::InternalError(
-        absl::StrCat("writing ", files_[current_].name, ": ", std::strerror(errno)));
-  }
-  digests_.push_back(hasher_.FinishHex());
-  ++current_;
-  written_ = 0;
-  return absl::OkStatus();
-}
-
-absl::Status VersionUpload::Write(const std::string& name, uint64_t offset,
-                                  std::string_view data) {
-  if (committed_) return absl::FailedPreconditionError("upload already committed");
-  while (current_ < files_.size() && files_[current_].name != name) {
-    if (written_ != files_[current_].size) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chunk of '", name, "' arrived before '", files_[current_].name,
-                       "' was complete (", written_, " of ", files_[current_].size, " bytes)"));
-    }
-    if (absl::Status s = CloseCurrent(); !s.ok()) return s;
-  }
-  if (current_ == files_.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("chunk of '", name, "', which is undeclared or already complete"));
-  }
-  const UploadFile& file = files_[current_];
-  if (offset != written_) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk of '", name, "' at offset ", offset,
-                                                   ", expected ", written_));
-  }
-  if (written_ + data.size() > file.size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", name, "' is longer than the declared ", file.size, " bytes"));
-  }
-  if (out_ == nullptr) {
-    if (absl::Status s = OpenNext(); !s.ok()) return s;
-  }
-  if (!data.empty() && std::fwrite(data.data(), 1, data.size(), out_) != data.size()) {
-    return absl::InternalError(absl::StrCat("writing ", name, ": ", std::strerror(errno)));
-  }
-  hasher_.Update(data);
-  written_ += data.size();
-  return absl::OkStatus();
-}
-
-absl::StatusOr<VersionStatus> VersionUpload::Commit() {
-  if (committed_) return absl::FailedPreconditionError("upload already committed");
-  while (current_ < files_.size()) {
-    if (written_ != files_[current_].size) {
-      return absl::DataLossError(absl::StrCat("'", files_[current_].name, "' is incomplete: ",
-                                              written_, " of ", files_[current_].size,
-                                              " bytes received"));
-    }
-    if (absl::Status s = CloseCurrent(); !s.ok()) return s;
-  }
-  for (size_t i = 0; i < files_.size(); ++i) {
-    if (digests_[i] != absl::AsciiStrToLower(files_[i].sha256)) {
-      return absl::DataLossError(absl::StrCat("'", files_[i].name,
-                                              "': sha256 mismatch: received data hashes to ",
-                                              digests_[i], ", declared ", files_[i].sha256));
-    }
-  }
-
-  ModelRepository& repo = *repository_;
-  absl::MutexLock reconcile(&repo.reconcile_mu_);
-  int64_t version = requested_version_;
+  absl::MutexLock reconcile(&reconcile_mu_);
   if (version == 0) {
-    const std::set<int64_t> on_disk = VersionsOnDisk(repo.ModelDir(model_));
+    const std::set<int64_t> on_disk = VersionsOnDisk(ModelDir(model));
     version = on_disk.empty() ? 1 : *on_disk.rbegin() + 1;
   }
-  const std::string target = repo.VersionDir(model_, version);
+  const std::string target = VersionDir(model, version);
   if (IsDirectory(target)) {
+    remove_staging();
     return absl::AlreadyExistsError(
-        absl::StrCat("model '", model_, "' version ", version, " already exists"));
+        absl::StrCat("model '", model, "' version ", version, " already exists"));
   }
-  std::error_code error;
-  fs::rename(staging_, target, error);
+  fs::rename(staging, target, error);
   if (error) {
-    return absl::InternalError(
-        absl::StrCat("renaming ", staging_, " to ", target, ": ", error.message()));
+    const std::string reason = error.message();
+    remove_staging();
+    return absl::InternalError(absl::StrCat("renaming ", staging, " to ", target, ": ", reason));
   }
-  committed_ = true;
-  LogLine(absl::StrCat("model '", model_, "' version ", version, ": received by push"));
-  absl::StatusOr<VersionManager*> manager = repo.Manager(model_);
+  LogLine(absl::StrCat("model '", model, "' version ", version, ": received by push"));
+  absl::StatusOr<VersionManager*> manager = Manager(model);
   if (!manager.ok()) return manager.status();
   (*manager)->ForgetFailure(version);
-  repo.Reconcile(model_).IgnoreError();
-  VersionStatus status = repo.StatusOf(model_, version);
+  Reconcile(model).IgnoreError();
+  VersionStatus status = StatusOf(model, version);
   if (status.state == VersionStateName(VersionState::kFailed)) {
     // Keep the repository clean: a rejected push leaves nothing behind to be retried.
     fs::remove_all(target, error);
     (*manager)->ForgetFailure(version);
     return absl::FailedPreconditionError(
-        absl::StrCat("model '", model_, "' version ", version, " was rejected: ", status.reason,
+        absl::StrCat("model '", model, "' version ", version, " was rejected: ", status.reason,
                      "; the serving versions are unchanged"));
   }
   return status;

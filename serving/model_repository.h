@@ -1,14 +1,15 @@
 // The model repository: a directory in the layout Triton and TF Serving users know,
 // `<root>/<model>/<version>/`, each version a checkpoint directory. It is the Source of the
-// Source -> Loader -> Manager chain: it decides which versions should serve — the version
-// policy (the latest `keep_versions` versions that load), overridden per version by pins from
-// the management API — and has each model's VersionManager carry that out.
+// Source -> Loader -> Manager chain: it gathers the facts about each model (versions on disk,
+// failures, the management API's pins), asks the version policy (version_policy.h) what should
+// serve, and has the model's VersionManager carry that out.
 //
 // Only directories named by a positive integer are versions, so a writer can build
-// `<root>/<model>/.tmp` and rename it into place; pushes (VersionUpload) do exactly that. New
-// versions are loaded before old ones are unloaded (hot swap). A version that fails to load is
-// recorded as FAILED with its reason and excluded from the policy, so the previous version keeps
-// serving; its record is dropped when its directory disappears.
+// `<root>/<model>/.tmp` and rename it into place; pushes (version_upload.h) do exactly that
+// through CreateStagingDirectory and AddVersion. New versions are loaded before old ones are
+// unloaded (hot swap). A version that fails to load is recorded as FAILED with its reason and
+// excluded from the policy, so the previous version keeps serving; its record is dropped when
+// its directory disappears.
 //
 // Threads: a background worker polls every `poll_interval` (when `poll` is set) and runs tasks
 // handed to RunInBackground (blocking management RPCs). Tests switch polling off and call Poll.
@@ -21,10 +22,8 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <optional>
-#include <cstdio>
 #include <memory>
-#include <set>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,7 +33,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "base/sha256.h"
 #include "serving/servable.h"
 #include "serving/version_manager.h"
 
@@ -51,14 +49,9 @@ struct VersionStatus {
   std::optional<bool> pinned;
 };
 
-// One file of an upload, as the pusher declares it.
-struct UploadFile {
-  std::string name;
-  uint64_t size = 0;
-  std::string sha256;  // lowercase hex
-};
-
-class VersionUpload;
+// OK when `name` is a single directory entry that polling would consider: not empty, no '/',
+// no NUL, not starting with '.'. Else INVALID_ARGUMENT naming `what` ("model", "file").
+absl::Status CheckEntryName(const std::string& what, const std::string& name);
 
 class ModelRepository {
  public:
@@ -73,7 +66,7 @@ class ModelRepository {
     bool poll = true;
     // Default 1 s.
     absl::Duration poll_interval = absl::Seconds(1);
-    // Largest upload accepted, all files together. Default 8 GiB.
+    // Largest push accepted (VersionUpload::Begin), all files together. Default 8 GiB.
     uint64_t max_upload_bytes = uint64_t{8} << 30;
     // Template for each model's manager (model_name is filled in). Default defaults.
     VersionManager::Options manager;
@@ -115,19 +108,26 @@ class ModelRepository {
   // Pins `version` unloaded and unloads it. Blocks until its requests have finished.
   absl::StatusOr<VersionStatus> Unload(const std::string& model, int64_t version);
 
-  // Starts a push of `version` (0: one more than the largest on disk) of `model`.
-  absl::StatusOr<std::unique_ptr<VersionUpload>> BeginUpload(const std::string& model,
-                                                             int64_t version,
-                                                             std::vector<UploadFile> files);
+  // For pushes: a new, empty directory `<root>/<model>/.upload-...` (invisible to polling) to
+  // write a version of `model` into. INVALID_ARGUMENT for a bad model name, ALREADY_EXISTS when
+  // `version` (0: not chosen yet) is on disk already.
+  absl::StatusOr<std::string> CreateStagingDirectory(const std::string& model, int64_t version);
+  // Takes over `staging` (from CreateStagingDirectory, fully written): renames it into place as
+  // `version` of `model` (0: one more than the newest on disk) and reconciles, so the version
+  // loads (and takes traffic) before this returns. A version that then fails to load is removed
+  // again: FAILED_PRECONDITION with the loader's reason, the serving versions untouched. On an
+  // error before the rename (ALREADY_EXISTS, ...) `staging` is removed.
+  absl::StatusOr<VersionStatus> AddVersion(const std::string& model, int64_t version,
+                                           const std::string& staging);
 
   // Runs `task` on the worker thread (inline once stopped): for blocking work requested from
   // places that must not block, such as gRPC callbacks.
   void RunInBackground(std::function<void()> task);
 
   const std::string& root() const { return options_.root; }
+  const Options& options() const { return options_; }
 
  private:
-  friend class VersionUpload;
   ModelRepository(Options options, const ServableLoader* loader)
       : options_(std::move(options)), loader_(loader) {}
 
@@ -136,7 +136,7 @@ class ModelRepository {
   // The manager of `model`, created on first use.
   absl::StatusOr<VersionManager*> Manager(const std::string& model);
   VersionManager* FindManager(const std::string& model) const;
-  // Brings one model in line with the policy. Caller holds reconcile_mu_.
+  // Brings one model in line with the version policy. Caller holds reconcile_mu_.
   absl::Status Reconcile(const std::string& model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reconcile_mu_);
   VersionStatus StatusOf(const std::string& model, int64_t version) const;
   void WorkerLoop();
@@ -158,47 +158,6 @@ class ModelRepository {
   bool stopping_ ABSL_GUARDED_BY(worker_mu_) = false;
   bool started_ ABSL_GUARDED_BY(worker_mu_) = false;
   std::thread worker_;
-};
-
-// A version being pushed: files arrive in order as chunks into a staging directory
-// `<root>/<model>/.upload-...` (invisible to polling), each hashed as it is written. Commit
-// checks sizes and sha256, renames the directory to `<root>/<model>/<version>` and reconciles,
-// so the version loads (and takes traffic) before Commit returns. A version that then fails to
-// load is removed again and reported; the serving versions are untouched.
-//
-// Not thread-safe: one RPC drives one upload. Destroying an uncommitted upload removes its
-// staging directory. Borrows the repository, which must outlive it.
-class VersionUpload {
- public:
-  ~VersionUpload();
-  VersionUpload(const VersionUpload&) = delete;
-  VersionUpload& operator=(const VersionUpload&) = delete;
-
-  // Appends `data` at `offset` of file `name`; files must come in the declared order, each
-  // contiguous. INVALID_ARGUMENT for out-of-order data or more bytes than declared.
-  absl::Status Write(const std::string& name, uint64_t offset, std::string_view data);
-  // DATA_LOSS naming the file when a size or sha256 differs from the declaration;
-  // FAILED_PRECONDITION with the loader's reason when the version does not load.
-  absl::StatusOr<VersionStatus> Commit();
-
- private:
-  friend class ModelRepository;
-  VersionUpload(ModelRepository* repository, std::string model, int64_t version,
-                std::vector<UploadFile> files, std::string staging);
-  absl::Status OpenNext();
-  absl::Status CloseCurrent();
-
-  ModelRepository* const repository_;
-  const std::string model_;
-  const int64_t requested_version_;
-  const std::vector<UploadFile> files_;
-  const std::string staging_;
-  size_t current_ = 0;        // index of the file being written
-  uint64_t written_ = 0;      // bytes of the current file so far
-  std::FILE* out_ = nullptr;  // the current file, when open
-  Sha256Hasher hasher_;
-  std::vector<std::string> digests_;  // of the files finished so far
-  bool committed_ = false;
 };
 
 }  // namespace murmur::serving

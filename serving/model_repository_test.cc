@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
-#include "base/sha256.h"
 #include "base/test_util.h"
 #include "gtest/gtest.h"
 #include "serving/fake_servable.h"
@@ -129,74 +128,6 @@ TEST_F(ModelRepositoryTest, VersionRemovedFromDiskIsUnloaded) {
   std::filesystem::remove_all(Dir(2));
   ASSERT_TRUE(repo->Poll().ok());
   EXPECT_EQ(repo->ReadyVersions("sentiment"), (std::vector<int64_t>{1}));
-}
-
-UploadFile Declare(const std::string& name, const std::string& contents) {
-  return UploadFile{name, contents.size(), Sha256Hex(contents)};
-}
-
-TEST_F(ModelRepositoryTest, UploadCommitsAndServes) {
-  auto repo = Make();
-  FakeServableLoader::WriteVersion(Dir(1), 0.0f);
-  ASSERT_TRUE(repo->Poll().ok());
-  const std::string model = "0.25", extra = "";
-  auto upload = repo->BeginUpload("", 0, {Declare("fake_model.txt", model),
-                                          Declare("empty.txt", extra)})
-                    .value();
-  ASSERT_TRUE(upload->Write("fake_model.txt", 0, model.substr(0, 2)).ok());
-  ASSERT_TRUE(upload->Write("fake_model.txt", 2, model.substr(2)).ok());
-  absl::StatusOr<VersionStatus> status = upload->Commit();
-  ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_EQ(status->version, 2);
-  EXPECT_EQ(status->state, "READY");
-  EXPECT_EQ(Serving(*repo), 2);
-  EXPECT_TRUE(PathExists(Dir(2) + "/empty.txt"));
-}
-
-TEST_F(ModelRepositoryTest, UploadWithWrongHashIsRejected) {
-  auto repo = Make();
-  FakeServableLoader::WriteVersion(Dir(1), 0.0f);
-  ASSERT_TRUE(repo->Poll().ok());
-  auto upload = repo->BeginUpload("", 0, {Declare("fake_model.txt", "0.25")}).value();
-  ASSERT_TRUE(upload->Write("fake_model.txt", 0, "0.75").ok());  // same size, other bytes
-  absl::StatusOr<VersionStatus> status = upload->Commit();
-  EXPECT_EQ(status.status().code(), absl::StatusCode::kDataLoss) << status.status();
-  EXPECT_NE(status.status().message().find("sha256 mismatch"), absl::string_view::npos);
-  upload.reset();
-  EXPECT_EQ(Serving(*repo), 1);
-  EXPECT_EQ(repo->List("sentiment").size(), 1u) << "nothing left behind";
-}
-
-TEST_F(ModelRepositoryTest, UploadThatDoesNotLoadIsRemoved) {
-  auto repo = Make();
-  FakeServableLoader::WriteVersion(Dir(1), 0.0f);
-  ASSERT_TRUE(repo->Poll().ok());
-  auto upload = repo->BeginUpload("", 5, {Declare("fake_model.txt", "junk")}).value();
-  ASSERT_TRUE(upload->Write("fake_model.txt", 0, "junk").ok());
-  absl::StatusOr<VersionStatus> status = upload->Commit();
-  EXPECT_EQ(status.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_FALSE(PathExists(Dir(5)));
-  EXPECT_EQ(Serving(*repo), 1);
-}
-
-TEST_F(ModelRepositoryTest, UploadRejectsBadDeclarationsAndChunks) {
-  auto repo = Make();
-  EXPECT_EQ(repo->BeginUpload("", 0, {}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(repo->BeginUpload("", 0, {Declare("../x", "a")}).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(repo->BeginUpload("../m", 0, {Declare("x", "a")}).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  FakeServableLoader::WriteVersion(Dir(4), 0.0f);
-  EXPECT_EQ(repo->BeginUpload("", 4, {Declare("x", "a")}).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  auto upload = repo->BeginUpload("", 0, {Declare("a", "12"), Declare("b", "3")}).value();
-  EXPECT_EQ(upload->Write("b", 0, "3").code(), absl::StatusCode::kInvalidArgument)
-      << "b before a is complete";
-  EXPECT_EQ(upload->Write("a", 1, "2").code(), absl::StatusCode::kInvalidArgument) << "gap";
-  EXPECT_EQ(upload->Write("a", 0, "123").code(), absl::StatusCode::kInvalidArgument)
-      << "too long";
-  ASSERT_TRUE(upload->Write("a", 0, "1").ok());
-  EXPECT_EQ(upload->Commit().status().code(), absl::StatusCode::kDataLoss) << "incomplete";
 }
 
 TEST_F(ModelRepositoryTest, BackgroundPollingPicksUpNewVersions) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
 #include "serving/rpc_call.h"
+#include "serving/version_upload.h"
 
 namespace murmur::serving {
 namespace {
@@ -84,7 +85,7 @@ class PushReactor : public grpc::ServerReadReactor<v1::PushVersionRequest> {
         files.push_back(UploadFile{file.name(), file.size(), file.sha256()});
       }
       absl::StatusOr<std::unique_ptr<VersionUpload>> upload =
-          repository_->BeginUpload(header.model(), header.version(), std::move(files));
+          VersionUpload::Begin(repository_, header.model(), header.version(), std::move(files));
       if (!upload.ok()) return upload.status();
       upload_ = std::move(*upload);
       return absl::OkStatus();

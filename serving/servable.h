@@ -13,17 +13,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/prediction.h"
 
 namespace murmur::serving {
 
-struct Prediction {
-  int label_id = 0;
-  float score = 0.0f;                // probabilities[label_id]
-  std::vector<float> probabilities;  // in label-id order
-};
-
 // Thread-safety: every method may be called from many threads at once (requests tokenize on
-// RPC threads while model instances run Classify on batcher threads).
+// RPC threads while model instances run Classify on the dynamic batcher's threads).
 class Servable {
  public:
   virtual ~Servable() = default;
@@ -31,12 +26,13 @@ class Servable {
   // The [CLS] ... [SEP] ids of `text`, truncated to the model's maximum length, into `ids`.
   virtual void Tokenize(std::string_view text, std::vector<int32_t>* ids) const = 0;
 
-  // One prediction per sequence, in input order. The batcher has already grouped sequences of
-  // similar length, so an implementation should run them as one forward pass.
-  virtual absl::StatusOr<std::vector<Prediction>> Classify(
+  // One prediction per sequence (label named), in input order, from one forward pass over the
+  // sequences as given: the dynamic batcher has already grouped sequences of similar length.
+  // `sequences` is never empty (requests are validated at the edge, ValidateTexts).
+  virtual absl::StatusOr<std::vector<model::Prediction>> Classify(
       const std::vector<std::vector<int32_t>>& sequences) const = 0;
 
-  // Label names by id ("negative", "positive").
+  // Label names by id ("negative", "positive"): the outputs' shape in the KServe metadata.
   virtual const std::vector<std::string>& labels() const = 0;
 
   // Longest sequence Tokenize returns.

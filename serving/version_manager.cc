@@ -66,7 +66,7 @@ absl::Status VersionManager::Warmup(const Servable& servable) const {
     full.push_back(std::move(ids));
   }
   for (const auto* batch : {&one, &full}) {
-    absl::StatusOr<std::vector<Prediction>> out = servable.Classify(*batch);
+    absl::StatusOr<std::vector<model::Prediction>> out = servable.Classify(*batch);
     if (!out.ok()) return out.status();
     if (out->size() != batch->size()) {
       return absl::InternalError(absl::StrCat("warm-up returned ", out->size(),
@@ -94,8 +94,8 @@ absl::Status VersionManager::Load(int64_t version, const std::string& dir) {
   if (absl::Status warm = Warmup(**servable); !warm.ok()) {
     return fail(absl::Status(warm.code(), absl::StrCat("warm-up failed: ", warm.message())));
   }
-  absl::StatusOr<std::unique_ptr<Batcher>> batcher =
-      Batcher::Create(options_.batcher, servable->get(), options_.observer);
+  absl::StatusOr<std::unique_ptr<DynamicBatcher>> batcher =
+      DynamicBatcher::Create(options_.batcher, servable->get(), options_.observer);
   if (!batcher.ok()) return fail(batcher.status());
 
   Owned owned;

@@ -8,7 +8,7 @@
 // unpublishes the version (new requests go elsewhere), then waits until every handle is
 // released — requests already running finish on the version they started on — and only then
 // stops its batcher and frees the model. Which versions should be loaded is decided elsewhere
-// (ModelRepository: version policy, pins); this class only carries it out.
+// (version_policy.h, applied by ModelRepository); this class only carries it out.
 //
 // Thread-safety: all methods are thread-safe. Get is cheap (one short lock) and never waits for
 // a load; Load/Unload are serialized among themselves and may block for seconds. Ownership: the
@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "serving/batcher.h"
+#include "serving/dynamic_batcher.h"
 #include "serving/servable.h"
 
 namespace murmur::serving {
@@ -40,7 +40,7 @@ const char* VersionStateName(VersionState state);  // "LOADING", "READY", ...
 class ServedVersion {
  public:
   ServedVersion(std::string model, int64_t version, std::unique_ptr<Servable> servable,
-                std::unique_ptr<Batcher> batcher)
+                std::unique_ptr<DynamicBatcher> batcher)
       : model_(std::move(model)),
         version_(version),
         servable_(std::move(servable)),
@@ -48,13 +48,13 @@ class ServedVersion {
   const std::string& model() const { return model_; }
   int64_t version() const { return version_; }
   const Servable& servable() const { return *servable_; }
-  Batcher& batcher() const { return *batcher_; }
+  DynamicBatcher& batcher() const { return *batcher_; }
 
  private:
   const std::string model_;
   const int64_t version_;
   const std::unique_ptr<Servable> servable_;
-  const std::unique_ptr<Batcher> batcher_;  // destroyed first: it borrows servable_
+  const std::unique_ptr<DynamicBatcher> batcher_;  // destroyed first: it borrows servable_
 };
 
 struct VersionInfo {
@@ -68,14 +68,14 @@ class VersionManager {
   struct Options {
     // The model's name (logs, metrics, responses). Required.
     std::string model_name;
-    // The batcher in front of each version. Default BatcherOptions().
-    BatcherOptions batcher;
+    // The batcher in front of each version. Default DynamicBatcher::Options().
+    DynamicBatcher::Options batcher;
     // Texts classified as a batch of one and as a full batch before a version is published, so
     // the first requests do not pay for lazy initialisation (allocations, thread pools).
     // Default: one short sentence. Empty: no warm-up.
     std::vector<std::string> warmup_texts = {"murmur warms up every model before it serves"};
     // Receives the batchers' measurements. Borrowed. Default none.
-    BatcherObserver* observer = nullptr;
+    DynamicBatcher::Observer* observer = nullptr;
     // Called (without locks held) after the set of ready versions changed. Default none.
     std::function<void()> on_change;
   };

@@ -23,15 +23,7 @@ int main(int argc, char** argv) {
   flags.String("out", &out, "checkpoint directory to create", /*required=*/true);
   flags.Int("version", &version, "checkpoint version in the manifest");
   flags.Int("seed", &seed, "initialisation seed");
-  absl::Status parsed = flags.Parse(std::vector<std::string>(argv + 1, argv + argc));
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::cerr << parsed.message() << "\n";
-    return 2;
-  }
+  flags.ParseOrExit(argc, argv);
   absl::StatusOr<int64_t> vocab_size = murmur::model::CountVocabLines(vocab);
   if (!vocab_size.ok()) {
     std::cerr << vocab_size.status() << "\n";

@@ -1,4 +1,4 @@
-#include "serving/batcher.h"
+#include "serving/dynamic_batcher.h"
 
 #include <algorithm>
 #include <utility>
@@ -9,11 +9,11 @@ namespace murmur::serving {
 namespace {
 
 // Whether a queued text must be dropped instead of computed, and why.
-absl::Status DeadReason(const Job& job, absl::Time now) {
-  if (job.cancelled != nullptr && job.cancelled->load(std::memory_order_relaxed)) {
+absl::Status DeadReason(const PendingRequest& request, absl::Time now) {
+  if (request.cancelled != nullptr && request.cancelled->load(std::memory_order_relaxed)) {
     return absl::CancelledError("request cancelled by the client");
   }
-  if (now >= job.deadline) {
+  if (now >= request.deadline) {
     return absl::DeadlineExceededError("deadline passed while the request was queued");
   }
   return absl::OkStatus();
@@ -21,13 +21,13 @@ absl::Status DeadReason(const Job& job, absl::Time now) {
 
 }  // namespace
 
-bool Batcher::IsDead(const Job& job, absl::Time now) {
-  return job.failed.load(std::memory_order_relaxed) || !DeadReason(job, now).ok();
+bool DynamicBatcher::IsDead(const PendingRequest& request, absl::Time now) {
+  return request.failed.load(std::memory_order_relaxed) || !DeadReason(request, now).ok();
 }
 
-absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(BatcherOptions options,
-                                                         const Servable* servable,
-                                                         BatcherObserver* observer) {
+absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(Options options,
+                                                                       const Servable* servable,
+                                                                       Observer* observer) {
   if (servable == nullptr) return absl::InvalidArgumentError("batcher: servable is required");
   if (options.max_batch_size < 1 || options.max_tokens_per_batch < 1 ||
       options.max_queue_size < 1 || options.num_instances < 1 ||
@@ -39,7 +39,8 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(BatcherOptions options,
   if (!std::is_sorted(options.bucket_limits.begin(), options.bucket_limits.end())) {
     return absl::InvalidArgumentError("batcher: bucket_limits must be ascending");
   }
-  auto batcher = std::unique_ptr<Batcher>(new Batcher(std::move(options), servable, observer));
+  auto batcher = std::unique_ptr<DynamicBatcher>(
+      new DynamicBatcher(std::move(options), servable, observer));
   if (batcher->options_.start_threads) {
     for (int i = 0; i < batcher->options_.num_instances; ++i) {
       batcher->instances_.emplace_back([b = batcher.get()] { b->InstanceLoop(); });
@@ -48,27 +49,26 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(BatcherOptions options,
   return batcher;
 }
 
-Batcher::Batcher(BatcherOptions options, const Servable* servable, BatcherObserver* observer)
+DynamicBatcher::DynamicBatcher(Options options, const Servable* servable, Observer* observer)
     : options_(std::move(options)),
       servable_(servable),
       observer_(observer),
       buckets_(options_.bucket_limits.size() + 1) {}
 
-Batcher::~Batcher() { Stop(); }
+DynamicBatcher::~DynamicBatcher() { Stop(); }
 
-int Batcher::BucketOf(int length) const {
+int DynamicBatcher::BucketOf(int length) const {
   const auto& limits = options_.bucket_limits;
   return static_cast<int>(std::lower_bound(limits.begin(), limits.end(), length) - limits.begin());
 }
 
-int Batcher::queued() const {
+int DynamicBatcher::queued() const {
   absl::MutexLock lock(&mu_);
   return queued_;
 }
 
-absl::Status Batcher::Submit(std::shared_ptr<Job> job) {
-  const size_t n = job->sequences.size();
-  if (n == 0) return absl::InvalidArgumentError("a request needs at least one text");
+absl::Status DynamicBatcher::Submit(std::shared_ptr<PendingRequest> request) {
+  const size_t n = request->sequences.size();
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("this model version is being unloaded");
@@ -78,14 +78,15 @@ absl::Status Batcher::Submit(std::shared_ptr<Job> job) {
                        "; retry later"));
     }
     {
-      absl::MutexLock job_lock(&job->mu);
-      job->results.assign(n, Prediction());
-      job->remaining = n;
+      absl::MutexLock request_lock(&request->mu);
+      request->results.assign(n, model::Prediction());
+      request->remaining = n;
     }
     const absl::Time now = absl::Now();
     for (size_t i = 0; i < n; ++i) {
-      const int length = static_cast<int>(job->sequences[i].size());
-      buckets_[BucketOf(length)].push_back(Item{job, static_cast<int>(i), length, now});
+      const int length = static_cast<int>(request->sequences[i].size());
+      buckets_[BucketOf(length)].push_back(
+          QueuedText{request, static_cast<int>(i), length, now});
     }
     queued_ += static_cast<int>(n);
   }
@@ -95,19 +96,20 @@ absl::Status Batcher::Submit(std::shared_ptr<Job> job) {
   return absl::OkStatus();
 }
 
-void Batcher::DropDeadHeads(absl::Time now, std::vector<Item>* dropped) {
+void DynamicBatcher::DropDeadHeads(absl::Time now, std::vector<QueuedText>* dropped) {
   for (auto& bucket : buckets_) {
-    while (!bucket.empty() && IsDead(*bucket.front().job, now)) {
+    while (!bucket.empty() && IsDead(*bucket.front().request, now)) {
       dropped->push_back(std::move(bucket.front()));
       bucket.pop_front();
     }
   }
 }
 
-Batcher::Batch Batcher::TakeBatch(absl::Time now, bool flush, absl::Time* next_due) {
-  Batch batch;
+DynamicBatcher::Dispatch DynamicBatcher::TakeDispatch(absl::Time now, bool flush,
+                                                      absl::Time* next_due) {
+  Dispatch dispatch;
   *next_due = absl::InfiniteFuture();
-  DropDeadHeads(now, &batch.dropped);
+  DropDeadHeads(now, &dispatch.dropped);
 
   // How many texts from the front of `bucket` fit one batch, and whether more wait behind.
   auto fits = [this](int count, int max_length, int length) {
@@ -123,13 +125,13 @@ Batcher::Batch Batcher::TakeBatch(absl::Time now, bool flush, absl::Time* next_d
     if (bucket.empty()) continue;
     int count = 0, max_length = 0;
     bool full = false;
-    for (const Item& item : bucket) {
-      if (!fits(count, max_length, item.length)) {
+    for (const QueuedText& text : bucket) {
+      if (!fits(count, max_length, text.length)) {
         full = true;
         break;
       }
       ++count;
-      max_length = std::max(max_length, item.length);
+      max_length = std::max(max_length, text.length);
     }
     // Also full when not even one more text as long as these would fit the token budget.
     full = full || count == options_.max_batch_size ||
@@ -155,70 +157,70 @@ Batcher::Batch Batcher::TakeBatch(absl::Time now, bool flush, absl::Time* next_d
     for (int b = chosen; b >= 0; --b) {
       auto& bucket = buckets_[b];
       while (!bucket.empty()) {
-        Item& item = bucket.front();
-        if (IsDead(*item.job, now)) {
-          batch.dropped.push_back(std::move(item));
+        QueuedText& text = bucket.front();
+        if (IsDead(*text.request, now)) {
+          dispatch.dropped.push_back(std::move(text));
           bucket.pop_front();
           continue;
         }
-        if (!fits(static_cast<int>(batch.items.size()), max_length, item.length)) break;
-        max_length = std::max(max_length, item.length);
-        batch.items.push_back(std::move(item));
+        if (!fits(static_cast<int>(dispatch.batch.size()), max_length, text.length)) break;
+        max_length = std::max(max_length, text.length);
+        dispatch.batch.push_back(std::move(text));
         bucket.pop_front();
       }
-      if (static_cast<int>(batch.items.size()) >= options_.max_batch_size) break;
+      if (static_cast<int>(dispatch.batch.size()) >= options_.max_batch_size) break;
     }
     // What stays behind may be due already; the caller loops.
     if (!buckets_[chosen].empty()) *next_due = now;
   }
-  queued_ -= static_cast<int>(batch.items.size() + batch.dropped.size());
-  return batch;
+  queued_ -= static_cast<int>(dispatch.batch.size() + dispatch.dropped.size());
+  return dispatch;
 }
 
-void Batcher::Complete(const Item& item, const Prediction* prediction,
-                       const absl::Status& error) {
-  Job& job = *item.job;
-  std::function<void(absl::StatusOr<std::vector<Prediction>>)> done;
-  absl::StatusOr<std::vector<Prediction>> result;
+void DynamicBatcher::Complete(const QueuedText& text, const model::Prediction* prediction,
+                              const absl::Status& error) {
+  PendingRequest& request = *text.request;
+  std::function<void(absl::StatusOr<std::vector<model::Prediction>>)> done;
+  absl::StatusOr<std::vector<model::Prediction>> result;
   {
-    absl::MutexLock lock(&job.mu);
+    absl::MutexLock lock(&request.mu);
     if (!error.ok()) {
-      if (job.error.ok()) job.error = error;
-      job.failed.store(true, std::memory_order_relaxed);
+      if (request.error.ok()) request.error = error;
+      request.failed.store(true, std::memory_order_relaxed);
     } else if (prediction != nullptr) {
-      job.results[item.index] = *prediction;
+      request.results[text.index] = *prediction;
     }
-    if (--job.remaining > 0) return;
-    if (job.error.ok()) {
-      result = std::move(job.results);
+    if (--request.remaining > 0) return;
+    if (request.error.ok()) {
+      result = std::move(request.results);
     } else {
-      result = job.error;
+      result = request.error;
     }
-    done = std::move(job.done);
+    done = std::move(request.done);
   }
   if (done) done(std::move(result));
 }
 
-void Batcher::Run(Batch batch, absl::Time now) {
-  const int taken = static_cast<int>(batch.items.size() + batch.dropped.size());
+void DynamicBatcher::Run(Dispatch dispatch, absl::Time now) {
+  const int taken = static_cast<int>(dispatch.batch.size() + dispatch.dropped.size());
   if (observer_ != nullptr && taken > 0) observer_->OnQueueChange(-taken);
-  for (const Item& item : batch.dropped) {
-    // A text of an already failed job carries no new error: the job's first one stands.
-    Complete(item, nullptr, DeadReason(*item.job, now));
+  for (const QueuedText& text : dispatch.dropped) {
+    // A text of an already failed request carries no new error: the request's first one stands.
+    Complete(text, nullptr, DeadReason(*text.request, now));
   }
-  if (batch.items.empty()) return;
+  if (dispatch.batch.empty()) return;
 
   std::vector<std::vector<int32_t>> sequences;
-  sequences.reserve(batch.items.size());
+  sequences.reserve(dispatch.batch.size());
   int max_length = 0;
   std::vector<absl::Duration> queue_times;
-  queue_times.reserve(batch.items.size());
-  for (const Item& item : batch.items) {
-    sequences.push_back(item.job->sequences[item.index]);
-    max_length = std::max(max_length, item.length);
-    queue_times.push_back(now - item.enqueued);
+  queue_times.reserve(dispatch.batch.size());
+  for (const QueuedText& text : dispatch.batch) {
+    sequences.push_back(text.request->sequences[text.index]);
+    max_length = std::max(max_length, text.length);
+    queue_times.push_back(now - text.enqueued);
   }
-  absl::StatusOr<std::vector<Prediction>> predictions = servable_->Classify(sequences);
+  absl::StatusOr<std::vector<model::Prediction>> predictions = servable_->Classify(sequences);
   if (predictions.ok() && predictions->size() != sequences.size()) {
     predictions = absl::InternalError(absl::StrCat("model returned ", predictions->size(),
                                                    " predictions for ", sequences.size(),
@@ -228,26 +230,26 @@ void Batcher::Run(Batch batch, absl::Time now) {
     observer_->OnBatch(static_cast<int>(sequences.size()),
                        static_cast<int>(sequences.size()) * max_length, queue_times);
   }
-  for (size_t i = 0; i < batch.items.size(); ++i) {
+  for (size_t i = 0; i < dispatch.batch.size(); ++i) {
     if (predictions.ok()) {
-      Complete(batch.items[i], &(*predictions)[i], absl::OkStatus());
+      Complete(dispatch.batch[i], &(*predictions)[i], absl::OkStatus());
     } else {
-      Complete(batch.items[i], nullptr, predictions.status());
+      Complete(dispatch.batch[i], nullptr, predictions.status());
     }
   }
 }
 
-void Batcher::InstanceLoop() {
+void DynamicBatcher::InstanceLoop() {
   while (true) {
-    Batch batch;
+    Dispatch dispatch;
     absl::Time now;
     {
       absl::MutexLock lock(&mu_);
       while (true) {
         now = absl::Now();
         absl::Time next_due;
-        batch = TakeBatch(now, stopping_, &next_due);
-        if (!batch.items.empty() || !batch.dropped.empty()) break;
+        dispatch = TakeDispatch(now, stopping_, &next_due);
+        if (!dispatch.batch.empty() || !dispatch.dropped.empty()) break;
         if (stopping_ && queued_ == 0) return;
         if (next_due == absl::InfiniteFuture()) {
           cv_.Wait(&mu_);
@@ -256,23 +258,23 @@ void Batcher::InstanceLoop() {
         }
       }
     }
-    Run(std::move(batch), now);
+    Run(std::move(dispatch), now);
   }
 }
 
-int Batcher::RunOnce(absl::Time now) {
-  Batch batch;
+int DynamicBatcher::RunOnce(absl::Time now) {
+  Dispatch dispatch;
   {
     absl::MutexLock lock(&mu_);
     absl::Time next_due;
-    batch = TakeBatch(now, stopping_, &next_due);
+    dispatch = TakeDispatch(now, stopping_, &next_due);
   }
-  const int n = static_cast<int>(batch.items.size() + batch.dropped.size());
-  Run(std::move(batch), now);
+  const int n = static_cast<int>(dispatch.batch.size() + dispatch.dropped.size());
+  Run(std::move(dispatch), now);
   return n;
 }
 
-void Batcher::Stop() {
+void DynamicBatcher::Stop() {
   absl::MutexLock stop_lock(&stop_mu_);
   if (stopped_) return;
   stopped_ = true;

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""A client nobody here wrote — gRPC's own Python library (Debian's python3-grpcio) — talking
-to murmur-serve: grpc.health.v1 Check, server reflection, the KServe v2 ServerLive/ServerReady/ModelMetadata, and
-ModelInfer with both `contents` and `raw_input_contents`. The message classes come from the
-.proto files via protoc's Python generator; the RPCs go through grpcio's generic channel API.
+"""murmur's conformance check of murmur-serve against gRPC's own Python library (Debian's
+python3-grpcio), a gRPC implementation murmur did not write: grpc.health.v1 Check, server
+reflection, the KServe v2 ServerLive/ServerReady/ModelMetadata, and ModelInfer with both
+`contents` and `raw_input_contents`. The message classes come from the .proto files via protoc's
+Python generator; the RPCs go through grpcio's generic channel API. Run by e2e_test.sh.
 
-Usage: third_party_client.py --target HOST:PORT --protos DIR --texts FILE --expected FILE
+Usage: grpcio_conformance_check.py --target HOST:PORT --protos DIR --texts FILE --expected FILE
   --expected: `murmur predict` output for the same texts (one JSON line per text); ModelInfer's
   probabilities must match within 1e-5.
 Exits 0 when every check passes, 1 otherwise (printing what failed).
