@@ -49,9 +49,15 @@ std::string FormatFinalReport(const v1::JobStatus& status) {
   }
   for (const auto& checkpoint : status.checkpoints()) {
     if (checkpoint.best()) {
-      absl::StrAppendFormat(&out, "best checkpoint: %s (step %d)\n", checkpoint.path(),
-                            checkpoint.global_step());
+      // Scripts read this line (deploy/run_local.sh): keep its form.
+      absl::StrAppendFormat(&out, "best checkpoint: %s (step %d), by %s\n", checkpoint.path(),
+                            checkpoint.global_step(),
+                            status.best_metric().empty() ? "accuracy" : status.best_metric());
     }
+  }
+  if (status.stopped_early()) {
+    absl::StrAppendFormat(&out, "stopped early: %d evaluations without improving %s\n",
+                          status.evaluations_without_improvement(), status.best_metric());
   }
   return out;
 }

@@ -38,9 +38,15 @@ TEST(JobFormatTest, FinalReportNamesClassifierAndMaskedLmMetrics) {
             std::string::npos)
       << report;
   // Scripts read the best checkpoint from this line (worker/bench/quality_bench.sh).
-  EXPECT_NE(report.find("best checkpoint: /run/checkpoints/step-200 (step 200)\n"),
+  EXPECT_NE(report.find("best checkpoint: /run/checkpoints/step-200 (step 200), by accuracy\n"),
             std::string::npos)
       << report;
+  EXPECT_EQ(report.find("stopped early"), std::string::npos) << report;
+  status.set_stopped_early(true);
+  status.set_best_metric("loss");
+  status.set_evaluations_without_improvement(3);
+  EXPECT_NE(FormatFinalReport(status).find("stopped early: 3 evaluations without improving loss"),
+            std::string::npos);
 }
 
 }  // namespace

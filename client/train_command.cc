@@ -79,6 +79,15 @@ int TrainCommand(const CommandArgs& args) {
                "collective backend: gloo (CPU workers) or nccl (worker i on GPU i; needs the "
                "CUDA build of murmur-worker)");
   flags.Bool("skip-eval", &skip_eval, "no evaluation at epoch ends");
+  std::string best_metric = "accuracy";
+  flags.String("best-metric", &best_metric,
+               "what makes a checkpoint the best: accuracy, f1, loss (masked-LM: "
+               "masked_token_accuracy or loss)");
+  int early_stopping_patience = 0, keep_checkpoints = 0;
+  flags.Int("early-stopping-patience", &early_stopping_patience,
+            "stop after this many evaluations without improving --best-metric (0: never)");
+  flags.Int("keep-checkpoints", &keep_checkpoints,
+            "keep only this many checkpoints besides the best (0: all)");
   std::string report_to = "tensorboard";
   flags.String("report-to", &report_to,
                "training curves: tensorboard (event files in OUT/tensorboard) or none");
@@ -108,7 +117,9 @@ int TrainCommand(const CommandArgs& args) {
       "{\n  \"corpus_path\": ", Quote(AbsolutePath(data)), ",\n  \"vocab_path\": ",
       Quote(AbsolutePath(vocab)), ",\n  \"model_preset\": ", Quote(preset),
       ",\n  \"objective\": ", Quote(objective), ",\n  \"backend\": ", Quote(backend),
-      ",\n  \"report_to\": ", Quote(report_to),
+      ",\n  \"report_to\": ", Quote(report_to), ",\n  \"best_metric\": ", Quote(best_metric),
+      ",\n  \"early_stopping_patience\": ", early_stopping_patience,
+      ",\n  \"keep_checkpoints\": ", keep_checkpoints,
       ",\n  \"batch_per_worker\": ", batch, ",\n  \"gradient_accumulation\": ", accumulation,
       ",\n  \"epochs\": ", epochs, ",\n  \"max_steps\": ", max_steps, ",\n  \"max_length\": ",
       max_len, ",\n  \"seed\": ", seed, ",\n  \"bf16\": ", bf16 ? "true" : "false",

@@ -1,5 +1,7 @@
 #include "coordinator/checkpoint_registry.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace murmur::coordinator {
@@ -40,6 +42,31 @@ absl::StatusOr<v1::CheckpointInfo> CheckpointRegistry::Best() const {
   const journal::Checkpoint* latest = Latest();
   if (latest == nullptr) return absl::NotFoundError("no checkpoint has been reported yet");
   return latest->info();
+}
+
+std::vector<std::string> CheckpointRegistry::Retain(int keep, const std::set<std::string>& pinned) {
+  std::vector<std::string> removed;
+  if (keep <= 0) return removed;
+  std::vector<const journal::Checkpoint*> by_step;
+  for (const journal::Checkpoint& checkpoint : checkpoints_) by_step.push_back(&checkpoint);
+  std::stable_sort(by_step.begin(), by_step.end(), [](const auto* a, const auto* b) {
+    return a->info().global_step() > b->info().global_step();
+  });
+  std::set<std::string> kept = pinned;
+  for (int i = 0; i < keep && i < static_cast<int>(by_step.size()); ++i) {
+    kept.insert(by_step[i]->info().path());
+  }
+  if (auto best = Best(); best.ok()) kept.insert(best->path());
+  std::vector<journal::Checkpoint> remaining;
+  for (journal::Checkpoint& checkpoint : checkpoints_) {
+    if (kept.count(checkpoint.info().path()) > 0) {
+      remaining.push_back(std::move(checkpoint));
+    } else {
+      removed.push_back(checkpoint.info().path());
+    }
+  }
+  checkpoints_ = std::move(remaining);
+  return removed;
 }
 
 bool CheckpointRegistry::HasStepAtLeast(int64_t step) const {

@@ -64,6 +64,28 @@ TEST(CheckpointRegistryTest, RefusesACheckpointWhoseAccountingIsNoLongerKnown) {
   EXPECT_TRUE(registry.all().empty());
 }
 
+TEST(CheckpointRegistryTest, RetentionKeepsTheNewestTheBestAndThePinned) {
+  EpochLedger ledger(1, 100);
+  for (int step = 1; step <= 6; ++step) {
+    ASSERT_TRUE(ledger.Record(0, step, PositionSet::Range(10 * (step - 1), 10 * step)).ok());
+  }
+  CheckpointRegistry registry;
+  const double accuracy[] = {0.5, 0.9, 0.6, 0.7, 0.65, 0.66};  // step 2 is the best
+  for (int step = 1; step <= 6; ++step) {
+    ASSERT_TRUE(*registry.Add(Report(absl::StrCat("/c/", step), step, accuracy[step - 1]),
+                              ledger));
+  }
+  EXPECT_TRUE(registry.Retain(0, {}).empty()) << "0 keeps all";
+  EXPECT_EQ(registry.Retain(2, {"/c/3"}), (std::vector<std::string>{"/c/1", "/c/4"}));
+  std::vector<std::string> kept;
+  for (const auto& checkpoint : registry.all()) kept.push_back(checkpoint.info().path());
+  EXPECT_EQ(kept, (std::vector<std::string>{"/c/2", "/c/3", "/c/5", "/c/6"}));
+  EXPECT_EQ(registry.Best()->path(), "/c/2");
+  EXPECT_EQ(registry.Latest()->info().path(), "/c/6");
+  // Unpinned, 3 goes at the next pass.
+  EXPECT_EQ(registry.Retain(2, {}), (std::vector<std::string>{"/c/3"}));
+}
+
 TEST(JournalTest, RoundTripAndClearErrors) {
   const std::string dir = absl::StrCat(testing::TempDir(), "/journal-", getpid());
   ASSERT_TRUE(MakeDirectories(dir).ok());

@@ -107,6 +107,7 @@ absl::Status Job::RestoreFromJournal(const journal::State& state) {
   history_.assign(state.history().begin(), state.history().end());
   checkpoints_.Restore({state.checkpoints().begin(), state.checkpoints().end()});
   evaluations_.assign(state.evaluations().begin(), state.evaluations().end());
+  pending_deletions_.assign(state.pending_deletions().begin(), state.pending_deletions().end());
   events_.assign(state.events().begin(), state.events().end());
   finished_ = state.finished();
   stopped_early_ = state.stopped_early();
@@ -414,6 +415,7 @@ journal::State Job::JournalStateLocked() const {
     *state.add_checkpoints() = checkpoint;
   }
   for (const v1::EvaluationMetrics& metrics : evaluations_) *state.add_evaluations() = metrics;
+  for (const std::string& path : pending_deletions_) state.add_pending_deletions(path);
   for (const v1::JobEvent& event : events_) *state.add_events() = event;
   state.set_finished(finished_);
   state.set_stopped_early(stopped_early_);
@@ -690,6 +692,7 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
   AddEvent("checkpoint", absl::StrCat(report.path(), " at step ", report.global_step(),
                                       report.epoch_end() ? " (end of epoch)" : ""));
   MaybeStopEarly();
+  ApplyRetention();
   MaybeFinish();
   JournalAndNotify();
   return absl::OkStatus();
@@ -870,6 +873,46 @@ void Job::RecordPublished(const std::string& checkpoint, const std::string& targ
   publication.set_version(version);
   checkpoints_.RecordPublished(checkpoint, publication);
   AddEvent("published", absl::StrCat(checkpoint, " to ", target, " as version ", version));
+  JournalAndNotify();
+}
+
+void Job::ApplyRetention() {
+  std::set<std::string> kept(pinned_.begin(), pinned_.end());
+  // The generation training now may still need its resume point (a rank that regroups before
+  // the first checkpoint of the generation resumes it again).
+  if (!formed_.resume_checkpoint().empty()) kept.insert(formed_.resume_checkpoint());
+  for (const std::string& path : checkpoints_.Retain(options_.spec.keep_checkpoints(), kept)) {
+    pending_deletions_.push_back(path);
+    AddEvent("checkpoint_deleted",
+             absl::StrCat(path, " (keep_checkpoints ", options_.spec.keep_checkpoints(), ")"));
+  }
+}
+
+void Job::PinCheckpoint(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  pinned_.insert(path);
+}
+
+void Job::UnpinCheckpoint(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  auto it = pinned_.find(path);
+  if (it == pinned_.end()) return;
+  pinned_.erase(it);
+  const size_t pending = pending_deletions_.size();
+  ApplyRetention();
+  if (pending_deletions_.size() != pending) JournalAndNotify();
+}
+
+std::vector<std::string> Job::PendingDeletions() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return pending_deletions_;
+}
+
+void Job::DeletionDone(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  auto it = std::find(pending_deletions_.begin(), pending_deletions_.end(), path);
+  if (it == pending_deletions_.end()) return;
+  pending_deletions_.erase(it);
   JournalAndNotify();
 }
 

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,15 @@ class Job {
   // checkpoint's `publications` when it is a reported checkpoint).
   void RecordPublished(const std::string& checkpoint, const std::string& target, int64_t version);
 
+  // Retention (JobSpec.keep_checkpoints). A pinned checkpoint (one being published) is kept
+  // until unpinned; pins nest.
+  void PinCheckpoint(const std::string& path);
+  void UnpinCheckpoint(const std::string& path);
+  // Directories retention dropped that are not yet confirmed deleted (checkpoint_janitor.h):
+  // never resumed or published again, journaled so that a restart finishes their deletion.
+  std::vector<std::string> PendingDeletions() const;
+  void DeletionDone(const std::string& path);
+
   // Failure detection and settle periods: declares workers whose heartbeats stopped dead and
   // forms a generation whose settle period passed. The server calls it periodically; tests call
   // it after moving their FakeClock.
@@ -185,6 +195,8 @@ class Job {
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finishes the job when early_stopping_patience evaluations brought no improvement.
   void MaybeStopEarly() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the checkpoints keep_checkpoints no longer keeps into pending_deletions_.
+  void ApplyRetention() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddEvent(const std::string& kind, const std::string& detail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Journals the state and wakes every waiter. Call after each change.
@@ -224,6 +236,8 @@ class Job {
   EpochLedger ledger_ ABSL_GUARDED_BY(mu_);
   CheckpointRegistry checkpoints_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::EvaluationMetrics> evaluations_ ABSL_GUARDED_BY(mu_);
+  std::multiset<std::string> pinned_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> pending_deletions_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::JobEvent> events_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_early_ ABSL_GUARDED_BY(mu_) = false;

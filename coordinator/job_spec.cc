@@ -150,6 +150,9 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (spec.early_stopping_patience() < 0) {
     return FieldError("early_stopping_patience", "must be >= 0 (0: no early stopping)");
   }
+  if (spec.keep_checkpoints() < 0) {
+    return FieldError("keep_checkpoints", "must be >= 0 (0: keep all)");
+  }
   if (spec.early_stopping_threshold() < 0) {
     return FieldError("early_stopping_threshold", "must be >= 0");
   }

@@ -76,7 +76,10 @@ absl::StatusOr<std::pair<std::string, int64_t>> Publisher::Publish(const std::st
     if (!best.ok()) return best.status();
     path = best->path();
   }
+  // Retention must not delete the directory while it is being sent.
+  job_->PinCheckpoint(path);
   auto pushed = pusher_->Push(path, target, model.empty() ? options_.model_name : model);
+  job_->UnpinCheckpoint(path);
   if (!pushed.ok()) {
     return absl::Status(pushed.status().code(),
                         absl::StrCat("publish: pushing ", path, " to ", target, ": ",

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
+#include "coordinator/checkpoint_janitor.h"
 #include "coordinator/job_spec.h"
 #include "coordinator/tensorboard/tensorboard_curves.h"
 #include "data/ingest.h"
@@ -97,8 +98,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(Opt
 CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 
 void CoordinatorServer::Loop() {
+  CheckpointJanitor janitor(job_.get(), job_->spec().checkpoint_dir());
   while (!stop_loop_.WaitForNotificationWithTimeout(options_.tick_interval)) {
     job_->Tick();
+    janitor.RunOnce();
   }
 }
 
