@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -191,32 +192,64 @@ int TrainCommand(const CommandArgs& args) {
   auto control = v1::JobControl::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   auto last_print = std::chrono::steady_clock::now();
+  auto last_poll = last_print;
   int failures = 0;
-  // Metrics for the run directory: one JSON line per poll, and the curve at the end.
+  // Metrics for the run directory: one JSON line per poll, and the curves (rewritten while the
+  // job runs, whenever an evaluation arrives or every 30 s, and at the end).
   std::string metrics;
-  std::vector<CurvePoint> loss_curve;
+  TrainingCurves curves;
+  curves.masked_lm = objective == "masked_lm";
   int64_t last_step = -1;
+  int last_evaluations = -1;
+  auto last_curve = std::chrono::steady_clock::now();
+  auto write_curves = [&](const v1::JobStatus& status) {
+    curves.validation_loss.clear();
+    curves.accuracy.clear();
+    curves.epoch_ends.clear();
+    std::map<int, int64_t> epoch_end;  // epoch -> its last evaluation's step
+    for (const auto& eval : status.evaluations()) {
+      curves.validation_loss.push_back({static_cast<double>(eval.global_step()), eval.loss()});
+      curves.accuracy.push_back({static_cast<double>(eval.global_step()), eval.accuracy()});
+      epoch_end[eval.epoch()] = std::max(epoch_end[eval.epoch()], eval.global_step());
+    }
+    for (const auto& epoch : status.accounting()) {
+      if (epoch.complete() && epoch_end.count(epoch.epoch()) > 0) {
+        curves.epoch_ends.push_back(static_cast<double>(epoch_end[epoch.epoch()]));
+      }
+    }
+    WriteFileAtomically(out + "/training_curve.svg", TrainingCurveSvg(curves)).IgnoreError();
+    last_curve = std::chrono::steady_clock::now();
+    last_evaluations = status.evaluations_size();
+  };
   while (!interrupted) {
     bool running = false;
     for (auto& child : children) {
       if (!child->Poll().has_value()) running = true;
     }
     if (!running) break;
-    if (std::chrono::steady_clock::now() - last_print > std::chrono::seconds(5)) {
-      last_print = std::chrono::steady_clock::now();
+    // Polled every second (the loss curve's resolution), printed every 5 s.
+    if (std::chrono::steady_clock::now() - last_poll > std::chrono::seconds(1)) {
+      last_poll = std::chrono::steady_clock::now();
       v1::JobStatus status;
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
       if (control->GetStatus(&context, v1::GetStatusRequest(), &status).ok()) {
-        std::cout << FormatProgress(status) << std::endl;
+        if (std::chrono::steady_clock::now() - last_print > std::chrono::seconds(5)) {
+          last_print = std::chrono::steady_clock::now();
+          std::cout << FormatProgress(status) << std::endl;
+        }
         if (status.global_step() > last_step && status.global_step() > 0) {
           last_step = status.global_step();
-          loss_curve.push_back({static_cast<double>(status.global_step()), status.loss()});
+          curves.train_loss.push_back({static_cast<double>(status.global_step()), status.loss()});
           absl::StrAppend(&metrics, absl::StrFormat(
               "{\"step\": %d, \"epoch\": %d, \"loss\": %.6f, \"samples_per_s\": %.2f, "
               "\"workers\": %d}\n", status.global_step(), status.epoch(), status.loss(),
               status.samples_per_second(), status.workers_size()));
           WriteFileAtomically(out + "/metrics.jsonl", metrics).IgnoreError();
+        }
+        if (status.evaluations_size() != last_evaluations ||
+            std::chrono::steady_clock::now() - last_curve > std::chrono::seconds(30)) {
+          write_curves(status);
         }
       }
     }
@@ -234,16 +267,17 @@ int TrainCommand(const CommandArgs& args) {
   }
   // Stopping the coordinator lets it publish the best checkpoint one last time; give it time.
   (*coordinator)->Stop(std::chrono::minutes(5));
-  std::vector<CurvePoint> accuracy_curve;
   for (const auto& eval : final_status.evaluations()) {
-    accuracy_curve.push_back({static_cast<double>(eval.global_step()), eval.accuracy()});
     absl::StrAppend(&metrics, absl::StrFormat(
         "{\"evaluation\": true, \"epoch\": %d, \"step\": %d, \"accuracy\": %.6f, "
         "\"loss\": %.6f}\n", eval.epoch(), eval.global_step(), eval.accuracy(), eval.loss()));
   }
   WriteFileAtomically(out + "/metrics.jsonl", metrics).IgnoreError();
-  WriteFileAtomically(out + "/training_curve.svg", TrainingCurveSvg(loss_curve, accuracy_curve))
-      .IgnoreError();
+  if (final_status.global_step() > last_step && final_status.global_step() > 0) {
+    curves.train_loss.push_back(
+        {static_cast<double>(final_status.global_step()), final_status.loss()});
+  }
+  write_curves(final_status);
   if (interrupted) {
     std::cerr << "murmur train: interrupted; every process stopped\n";
     return 130;
