@@ -45,6 +45,11 @@ absl::StatusOr<std::vector<std::string>> InputTexts(const inference::ModelInferR
   }
   std::vector<std::string> texts;
   if (request.raw_input_contents_size() > 0) {
+    // The protocol: an input's data is in its contents or in raw_input_contents, never both.
+    if (input.has_contents()) {
+      return absl::InvalidArgumentError(
+          "input 'text' carries both contents and raw_input_contents; send one of them");
+    }
     if (request.raw_input_contents_size() != 1) {
       return absl::InvalidArgumentError("raw_input_contents must have one entry per input");
     }

@@ -234,6 +234,24 @@ TEST_F(ServerTest, BadInputGetsInvalidArgumentWithMessage) {
     EXPECT_EQ(inference_->ModelInfer(&context, request, &response).error_code(),
               grpc::StatusCode::INVALID_ARGUMENT);
   }
+  // Both contents and raw_input_contents for the one input: refused, as KServe v2 says.
+  input->set_datatype("BYTES");
+  input->mutable_contents()->clear_bytes_contents();
+  input->mutable_contents()->add_bytes_contents("fine");
+  request.add_raw_input_contents(EncodeRawBytesTensor({"fine"}));
+  {
+    grpc::ClientContext context;
+    grpc::Status status = inference_->ModelInfer(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("both contents and raw_input_contents"),
+              std::string::npos)
+        << status.error_message();
+  }
+  input->clear_contents();
+  {
+    grpc::ClientContext context;
+    EXPECT_TRUE(inference_->ModelInfer(&context, request, &response).ok()) << "raw alone is fine";
+  }
   v1::ClassifyRequest unknown;
   unknown.set_model("no-such-model");
   unknown.add_texts("x");
