@@ -1,6 +1,6 @@
-// murmur predict --model DIR [--batch N] [--bf16] [--threads N]: classifies each stdin line and
-// prints one JSON object per line, {"label": "positive", "score": 0.97, "probabilities":
-// [0.03, 0.97]}, probabilities in label-id order. Uses model::Classifier, the model serving runs,
+// murmur predict --model DIR [--batch N] [--precision auto|fp32|bf16] [--threads N]: classifies
+// each stdin line and prints one JSON object per line, {"label": "positive", "score": 0.97,
+// "probabilities": [0.03, 0.97]}, probabilities in label-id order. Uses model::Classifier, the model serving runs,
 // through ClassifyInLengthSortedBatches (serving's dynamic batcher does its own grouping).
 #include <cstdio>
 #include <iostream>
@@ -12,6 +12,7 @@
 #include "base/flags.h"
 #include "client/commands.h"
 #include "model/classifier.h"
+#include "model/precision.h"
 #include "nlohmann/json.hpp"
 
 namespace murmur::client {
@@ -38,19 +39,29 @@ int PredictCommand(const CommandArgs& args) {
   std::string model_dir;
   int batch = 32;
   bool bf16 = false;
+  std::string precision_flag = "auto";
   int threads = 0;
   flags.String("model", &model_dir, "checkpoint directory (Hugging Face layout)",
                /*required=*/true);
   flags.Int("batch", &batch, "texts per forward pass");
-  flags.Bool("bf16", &bf16, "run in bf16 (faster on AMX CPUs; probabilities move by ~1e-2)");
+  flags.String("precision", &precision_flag,
+               "auto (bf16 where the CPU has native bf16, fp32 elsewhere), fp32 or bf16 "
+               "(probabilities move by ~1e-2)");
+  flags.Bool("bf16", &bf16, "the same as --precision bf16");
   flags.Int("threads", &threads, "intra-op threads (0: one per core)");
   if (auto exit_code = flags.ParseOrExitCode(args)) return *exit_code;
   if (batch < 1 || threads < 0) {
     std::cerr << "murmur predict: --batch must be at least 1 and --threads at least 0\n";
     return 2;
   }
+  auto precision =
+      model::ChoosePrecision(bf16 ? "bf16" : precision_flag, model::CpuFeatures::Detect());
+  if (!precision.ok()) {
+    std::cerr << "murmur predict: " << precision.status().message() << "\n";
+    return 2;
+  }
   model::Classifier::Options options;
-  options.bf16 = bf16;
+  options.bf16 = precision->precision == model::Precision::kBf16;
   options.num_threads =
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   absl::StatusOr<std::unique_ptr<model::Classifier>> classifier =

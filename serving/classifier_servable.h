@@ -10,7 +10,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "model/precision.h"
 #include "serving/servable.h"
 
 namespace murmur::serving {
@@ -18,14 +20,18 @@ namespace murmur::serving {
 class ClassifierServableLoader : public ServableLoader {
  public:
   struct Options {
-    // bf16 inference (about 4x faster on AMX CPUs; probabilities move by ~1e-2). Default false.
-    bool bf16 = false;
+    // Inference precision (model/precision.h: bf16 is several times faster on CPUs with native
+    // bf16, probabilities move by ~1e-2). Default fp32.
+    model::Precision precision = model::Precision::kFp32;
+    // For a bf16 version: texts classified in both precisions at load, to log whether bf16
+    // gives the fp32 labels and the largest probability difference. Default none.
+    std::vector<std::string> agreement_texts;
     // Tokens per text, [CLS]/[SEP] included; 0: the model's max_position_embeddings. Default 0.
     int max_length = 0;
     // libtorch intra-op threads (process-wide); 0 leaves the setting alone. Default 0.
     int intra_op_threads = 0;
   };
-  explicit ClassifierServableLoader(Options options) : options_(options) {}
+  explicit ClassifierServableLoader(Options options) : options_(std::move(options)) {}
 
   absl::StatusOr<std::unique_ptr<Servable>> Load(const std::string& dir) const override;
 

@@ -24,13 +24,16 @@ py=/usr/bin/python3
 cp -r "$work/v1" "$work/repo/sentiment/1"
 echo "s3cret" > "$work/token"
 
+# fp32 on both sides: the checks below compare probabilities to 1e-5 (bf16 depends on how texts
+# are batched); --precision auto and bf16 are checked at the end.
 "$serve" --model-repository "$work/repo" --host 127.0.0.1 --port 0 --metrics-port 0 \
-  --auth-token-file "$work/token" --poll-ms 200 2> "$work/serve.log" &
+  --auth-token-file "$work/token" --poll-ms 200 --precision fp32 2> "$work/serve.log" &
 server_pid=$!
 trap 'kill -9 $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "serving on" "$work/serve.log" && break; sleep 0.1; done
 port=$(grep -o "serving on 127.0.0.1:[0-9]*" "$work/serve.log" | cut -d: -f2)
 [ -n "$port" ] || { cat "$work/serve.log"; fail "server did not start"; }
+grep -q "precision fp32 (requested)" "$work/serve.log" || { cat "$work/serve.log"; fail "no precision line"; }
 target="127.0.0.1:$port"
 
 head -n 40 "$MURMUR_SHARED_DATA/sentiment140_text_100k/positive.txt" > "$work/texts.txt"
@@ -38,7 +41,7 @@ head -n 40 "$MURMUR_SHARED_DATA/sentiment140_text_100k/negative.txt" >> "$work/t
 printf 'an emoji \xf0\x9f\x98\x80 and caf\xc3\xa9\n' >> "$work/texts.txt"
 
 # 1. Same probabilities as murmur predict.
-"$murmur" predict --model "$work/v1" < "$work/texts.txt" > "$work/predict.jsonl"
+"$murmur" predict --model "$work/v1" --precision fp32 < "$work/texts.txt" > "$work/predict.jsonl"
 "$murmur" classify --target "$target" --batch 16 < "$work/texts.txt" > "$work/classify.jsonl"
 "$py" - "$work/predict.jsonl" "$work/classify.jsonl" <<'PY' || fail "classify != predict"
 import json, sys
@@ -103,4 +106,35 @@ kill -TERM $server_pid
 wait $server_pid || fail "murmur-serve exited with $?"
 trap - EXIT
 grep -q "shut down" "$work/serve.log" || fail "no clean shutdown"
+
+# 6. Precision: auto picks what this CPU runs natively and says why; a bf16 version is checked
+# against fp32 on the warm-up texts at load; bf16 predictions stay close to fp32 ones.
+mkdir -p "$work/repo-bf16/sentiment" && cp -r "$work/v1" "$work/repo-bf16/sentiment/1"
+"$serve" --model-repository "$work/repo-bf16" --host 127.0.0.1 --port 0 --metrics-port -1 \
+  --precision bf16 2> "$work/serve-bf16.log" &
+bf16_pid=$!
+trap 'kill -9 $bf16_pid 2>/dev/null || true' EXIT
+for _ in $(seq 300); do grep -q "serving on" "$work/serve-bf16.log" && break; sleep 0.1; done
+grep -q "precision bf16 (requested" "$work/serve-bf16.log" || { cat "$work/serve-bf16.log"; fail "no bf16 line"; }
+grep -Eq "bf16 gives the fp32 label on [0-9]+ of 12 warm-up texts; largest probability difference 0\.0" \
+  "$work/serve-bf16.log" || { cat "$work/serve-bf16.log"; fail "no bf16 agreement check at load"; }
+grep "bf16 gives the fp32 label" "$work/serve-bf16.log"
+kill -TERM $bf16_pid; wait $bf16_pid || true
+trap - EXIT
+"$murmur" predict --model "$work/v1" --precision auto < "$work/texts.txt" > "$work/auto.jsonl" \
+  2> "$work/auto.err" || fail "predict --precision auto"
+"$murmur" predict --model "$work/v1" --precision bf16 < "$work/texts.txt" > "$work/bf16.jsonl"
+"$py" - "$work/predict.jsonl" "$work/bf16.jsonl" <<'PY' || fail "bf16 far from fp32"
+import json, sys
+p = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(p) == len(b) > 0
+worst = max(abs(x - y) for u, v in zip(p, b) for x, y in zip(u["probabilities"], v["probabilities"]))
+assert worst < 0.05, worst
+print("bf16 within %.3f of fp32 on %d texts" % (worst, len(p)))
+PY
+if "$murmur" predict --model "$work/v1" --precision fast < /dev/null 2> "$work/bad-precision.txt"; then
+  fail "--precision fast accepted"
+fi
+grep -q "precision must be auto, fp32 or bf16" "$work/bad-precision.txt" || fail "bad precision message"
 echo "PASS"

@@ -12,6 +12,7 @@
 #include "base/flags.h"
 #include "base/logging.h"
 #include "base/shutdown_signal.h"
+#include "model/precision.h"
 #include "serving/classifier_servable.h"
 #include "serving/server.h"
 
@@ -29,6 +30,7 @@ int Run(int argc, char** argv) {
   std::string auth_token_file, tls_cert, tls_key, tls_client_ca;
   int max_queue_delay_us = 5000, poll_ms = 1000, shutdown_grace_s = 30, threads = 0;
   bool bf16 = false;
+  std::string precision_flag = "auto";
   auto& batcher = options.repository.manager.batcher;
   flags.String("model-repository", &options.repository.root,
                "repository directory: DIR/<model>/<version>/", /*required=*/true);
@@ -53,7 +55,10 @@ int Run(int argc, char** argv) {
             "texts waiting at most; beyond, RESOURCE_EXHAUSTED");
   flags.Int("instances", &batcher.num_instances, "model instances (concurrent forward passes)");
   flags.Int("threads", &threads, "libtorch intra-op threads (0: cores / instances)");
-  flags.Bool("bf16", &bf16, "bf16 inference (faster on AMX CPUs)");
+  flags.String("precision", &precision_flag,
+               "auto (bf16 where the CPU has native bf16: AMX or AVX512-BF16; fp32 elsewhere), "
+               "fp32 or bf16");
+  flags.Bool("bf16", &bf16, "the same as --precision bf16");
   flags.Int("max-texts", &options.limits.max_texts, "texts per request");
   flags.Int("max-text-bytes", &options.limits.max_text_bytes, "bytes per text");
   flags.Int("max-message-bytes", &options.max_receive_message_bytes,
@@ -88,8 +93,17 @@ int Run(int argc, char** argv) {
   if (poll_ms > 0) options.repository.poll_interval = absl::Milliseconds(poll_ms);
   options.max_send_message_bytes = options.max_receive_message_bytes;
 
+  auto precision = murmur::model::ChoosePrecision(bf16 ? "bf16" : precision_flag,
+                                                  murmur::model::CpuFeatures::Detect());
+  if (!precision.ok()) {
+    murmur::LogLine(precision.status().message());
+    return 2;
+  }
+  murmur::Logf("precision %s (%s)", murmur::model::PrecisionName(precision->precision).c_str(),
+               precision->reason.c_str());
   murmur::serving::ClassifierServableLoader::Options loader_options;
-  loader_options.bf16 = bf16;
+  loader_options.precision = precision->precision;
+  loader_options.agreement_texts = options.repository.manager.warmup_texts;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   loader_options.intra_op_threads =
       threads > 0 ? threads : std::max(1, cores / std::max(1, batcher.num_instances));

@@ -7,6 +7,22 @@
 
 namespace murmur::serving {
 
+std::vector<std::string> DefaultWarmupTexts() {
+  return {"murmur warms up every model before it serves",
+          "i love this so much",
+          "worst day ever, nothing works",
+          "just got home",
+          "can't wait for the weekend!! going to the beach with friends",
+          "my phone died again and i missed the bus",
+          "thank you all for the birthday wishes, you made my day",
+          "ugh, work tomorrow",
+          "watching the game tonight",
+          "so sad to hear the news about the show being cancelled",
+          "best concert of my life",
+          "i don't know what to think about the new update, it is slow and the battery drains "
+          "faster than before"};
+}
+
 const char* VersionStateName(VersionState state) {
   switch (state) {
     case VersionState::kLoading:

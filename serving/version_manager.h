@@ -33,6 +33,10 @@
 
 namespace murmur::serving {
 
+// Short, varied, tweet-like texts (both sentiments, several lengths): what a version is warmed
+// up with, and what murmur-serve checks a bf16 version against fp32 on.
+std::vector<std::string> DefaultWarmupTexts();
+
 enum class VersionState { kLoading, kReady, kUnloading, kFailed };
 const char* VersionStateName(VersionState state);  // "LOADING", "READY", ...
 
@@ -72,8 +76,9 @@ class VersionManager {
     DynamicBatcher::Options batcher;
     // Texts classified as a batch of one and as a full batch before a version is published, so
     // the first requests do not pay for lazy initialisation (allocations, thread pools).
-    // Default: one short sentence. Empty: no warm-up.
-    std::vector<std::string> warmup_texts = {"murmur warms up every model before it serves"};
+    // Default: kDefaultWarmupTexts (a few tweet-like texts of different lengths). Empty: no
+    // warm-up.
+    std::vector<std::string> warmup_texts = DefaultWarmupTexts();
     // Receives the batchers' measurements. Borrowed. Default none.
     DynamicBatcher::Observer* observer = nullptr;
     // Called (without locks held) after the set of ready versions changed. Default none.

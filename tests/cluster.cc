@@ -160,7 +160,9 @@ absl::Status Cluster::StartServing() {
   std::remove(port_file.c_str());
   auto started = Subprocess::Start(
       {"serving/murmur-serve", "--model-repository", repository, "--host", "127.0.0.1", "--port",
-       "0", "--port-file", port_file, "--metrics-port", metrics_ ? "0" : "-1", "--threads", "1"},
+       "0", "--port-file", port_file, "--metrics-port", metrics_ ? "0" : "-1", "--threads", "1",
+       // The tests compare serving's probabilities with murmur predict's: the same precision.
+       "--precision", "fp32"},
       dir_ + "/logs/serving.log");
   if (!started.ok()) return started.status();
   serving_ = *std::move(started);

@@ -53,7 +53,8 @@ std::vector<std::vector<double>> Predict(const std::string& dir,
   std::string in = TempDir() + "/predict-in.txt";
   std::string out = TempDir() + "/predict-out.jsonl";
   EXPECT_TRUE(WriteFileAtomically(in, absl::StrJoin(texts, "\n") + "\n").ok());
-  EXPECT_EQ(RunShell("client/murmur predict --model '" + dir + "' < '" + in + "' > '" + out + "'"),
+  EXPECT_EQ(RunShell("client/murmur predict --precision fp32 --model '" + dir + "' < '" + in +
+                     "' > '" + out + "'"),
             0);
   std::vector<std::vector<double>> probabilities;
   auto contents = ReadFile(out);
