@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "base/file.h"
 #include "base/flags.h"
@@ -146,7 +147,8 @@ int PublishCommand(const CommandArgs& args) {
   absl::StatusOr<serving::v1::PushVersionResponse> pushed = (*client)->Push(dir, name, version);
   if (!pushed.ok()) return Fail("publish", pushed.status());
   std::cout << "published model '" << pushed->model() << "' version " << pushed->version() << " ("
-            << pushed->state() << ")\n";
+            << absl::StripPrefix(serving::v1::VersionState_Name(pushed->state()), "VERSION_")
+            << ")\n";
   return 0;
 }
 

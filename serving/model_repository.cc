@@ -267,11 +267,11 @@ VersionStatus ModelRepository::StatusOf(const std::string& model, int64_t versio
   VersionStatus status;
   status.model = model;
   status.version = version;
-  status.state = "ON_DISK";
+  status.state = VersionState::kOnDisk;
   if (VersionManager* manager = FindManager(model)) {
     for (const VersionInfo& info : manager->Versions()) {
       if (info.version == version) {
-        status.state = VersionStateName(info.state);
+        status.state = info.state;
         status.reason = info.reason;
       }
     }
@@ -324,7 +324,7 @@ absl::StatusOr<VersionStatus> ModelRepository::Load(const std::string& model_in,
   (*manager)->ForgetFailure(version);  // an explicit load retries a failed version
   Reconcile(model).IgnoreError();
   VersionStatus status = StatusOf(model, version);
-  if (status.state == VersionStateName(VersionState::kFailed)) {
+  if (status.state == VersionState::kFailed) {
     return absl::FailedPreconditionError(absl::StrCat("model '", model, "' version ", version,
                                                       " failed to load: ", status.reason));
   }
@@ -400,7 +400,7 @@ absl::StatusOr<VersionStatus> ModelRepository::AddVersion(const std::string& mod
   (*manager)->ForgetFailure(version);
   Reconcile(model).IgnoreError();
   VersionStatus status = StatusOf(model, version);
-  if (status.state == VersionStateName(VersionState::kFailed)) {
+  if (status.state == VersionState::kFailed) {
     // Keep the repository clean: a rejected push leaves nothing behind to be retried.
     fs::remove_all(target, error);
     (*manager)->ForgetFailure(version);

@@ -42,8 +42,8 @@ namespace murmur::serving {
 struct VersionStatus {
   std::string model;
   int64_t version = 0;
-  // VersionStateName(...) of a known version, or "ON_DISK" (present, not loaded).
-  std::string state;
+  // kOnDisk: present, not loaded.
+  VersionState state = VersionState::kOnDisk;
   std::string reason;
   // Whether a Load (true) or Unload (false) pin overrides the policy; nullopt: no pin.
   std::optional<bool> pinned;

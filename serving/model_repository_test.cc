@@ -87,7 +87,7 @@ TEST_F(ModelRepositoryTest, CorruptVersionIsRejectedAndOldKeepsServing) {
   EXPECT_EQ(Serving(*repo), 1);
   std::vector<VersionStatus> list = repo->List("sentiment");
   ASSERT_EQ(list.size(), 2u);
-  EXPECT_EQ(list[1].state, "FAILED");
+  EXPECT_EQ(list[1].state, VersionState::kFailed);
   EXPECT_NE(list[1].reason.find("not a fake model"), std::string::npos);
   // Not retried on every poll.
   const int loads = loader_.loads();
@@ -114,7 +114,7 @@ TEST_F(ModelRepositoryTest, PinsOverridePolicy) {
   EXPECT_EQ(repo->ReadyVersions("sentiment"), (std::vector<int64_t>{1, 2}));
   absl::StatusOr<VersionStatus> unloaded = repo->Unload("", 2);
   ASSERT_TRUE(unloaded.ok()) << unloaded.status();
-  EXPECT_EQ(unloaded->state, "ON_DISK");
+  EXPECT_EQ(unloaded->state, VersionState::kOnDisk);
   ASSERT_TRUE(repo->Poll().ok());
   EXPECT_EQ(repo->ReadyVersions("sentiment"), (std::vector<int64_t>{1}));
   EXPECT_EQ(repo->Load("", 9).status().code(), absl::StatusCode::kNotFound);

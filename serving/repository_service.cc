@@ -21,10 +21,26 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+v1::VersionState ToProto(VersionState state) {
+  switch (state) {
+    case VersionState::kOnDisk:
+      return v1::VERSION_ON_DISK;
+    case VersionState::kLoading:
+      return v1::VERSION_LOADING;
+    case VersionState::kReady:
+      return v1::VERSION_READY;
+    case VersionState::kUnloading:
+      return v1::VERSION_UNLOADING;
+    case VersionState::kFailed:
+      return v1::VERSION_FAILED;
+  }
+  return v1::VERSION_STATE_UNSPECIFIED;
+}
+
 void ToProto(const VersionStatus& status, v1::VersionStatus* out) {
   out->set_model(status.model);
   out->set_version(status.version);
-  out->set_state(status.state);
+  out->set_state(ToProto(status.state));
   out->set_reason(status.reason);
   out->set_pinned(status.pinned.value_or(false));
 }
@@ -56,7 +72,7 @@ class PushReactor : public grpc::ServerReadReactor<v1::PushVersionRequest> {
           if (status.ok()) {
             response_->set_model(status->model);
             response_->set_version(status->version);
-            response_->set_state(status->state);
+            response_->set_state(ToProto(status->state));
           }
           Complete(status.status());
         });

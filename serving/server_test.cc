@@ -378,7 +378,7 @@ TEST_F(ServerTest, RepositoryApiNeedsTheBearerToken) {
     context.AddMetadata("authorization", "Bearer s3cret");
     ASSERT_TRUE(repository_->ListVersions(&context, {}, &list).ok());
     ASSERT_EQ(list.versions_size(), 1);
-    EXPECT_EQ(list.versions(0).state(), "READY");
+    EXPECT_EQ(list.versions(0).state(), v1::VERSION_READY);
   }
   {
     grpc::ClientContext context;

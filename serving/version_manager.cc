@@ -25,6 +25,8 @@ std::vector<std::string> DefaultWarmupTexts() {
 
 const char* VersionStateName(VersionState state) {
   switch (state) {
+    case VersionState::kOnDisk:
+      return "ON_DISK";
     case VersionState::kLoading:
       return "LOADING";
     case VersionState::kReady:

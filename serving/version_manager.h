@@ -37,8 +37,9 @@ namespace murmur::serving {
 // up with, and what murmur-serve checks a bf16 version against fp32 on.
 std::vector<std::string> DefaultWarmupTexts();
 
-enum class VersionState { kLoading, kReady, kUnloading, kFailed };
-const char* VersionStateName(VersionState state);  // "LOADING", "READY", ...
+// kOnDisk is what the repository reports for a version it has not handed to a manager.
+enum class VersionState { kOnDisk, kLoading, kReady, kUnloading, kFailed };
+const char* VersionStateName(VersionState state);  // "ON_DISK", "LOADING", "READY", ... (logs)
 
 // A ready version as requests see it. Immutable; the batcher is thread-safe.
 class ServedVersion {

@@ -58,7 +58,7 @@ TEST_F(VersionUploadTest, CommitsAndServes) {
   absl::StatusOr<VersionStatus> status = upload->Commit();
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->version, 2);
-  EXPECT_EQ(status->state, "READY");
+  EXPECT_EQ(status->state, VersionState::kReady);
   EXPECT_EQ(Serving(), 2);
   EXPECT_TRUE(PathExists(Dir(2) + "/empty.txt"));
 }

@@ -94,7 +94,7 @@ TEST_F(ServingClientTest, HotSwapUnderLoadFailsNoRequestAndSwitchesOnPush) {
   EXPECT_TRUE(push.ok()) << push.status();
   if (push.ok()) {
     EXPECT_EQ(push->version(), 2);
-    EXPECT_EQ(push->state(), "READY");
+    EXPECT_EQ(push->state(), v1::VERSION_READY);
   }
   const int at_push = total;
   EXPECT_TRUE(testing::WaitUntil([&] { return total >= at_push + 50; }))
@@ -135,9 +135,9 @@ TEST_F(ServingClientTest, PushAndListNeedTheToken) {
   absl::StatusOr<v1::ListVersionsResponse> list = admin->ListVersions();
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->versions_size(), 2);
-  EXPECT_EQ(list->versions(0).state(), "ON_DISK") << "version 1, unloaded by the policy";
+  EXPECT_EQ(list->versions(0).state(), v1::VERSION_ON_DISK) << "version 1, unloaded by the policy";
   EXPECT_EQ(list->versions(1).version(), 2);
-  EXPECT_EQ(list->versions(1).state(), "READY");
+  EXPECT_EQ(list->versions(1).state(), v1::VERSION_READY);
 }
 
 TEST_F(ServingClientTest, SpreadsOverTargetsAndRetriesUnavailable) {
