@@ -31,7 +31,7 @@ using serving::ServingClient;
 // Flags every serving subcommand shares.
 struct ConnectionFlags {
   std::vector<std::string> targets;
-  std::string tls_ca, tls_cert, tls_key;
+  std::string tls_ca, tls_cert, tls_key, inference_token_file;
   bool tls = false;
   double timeout_s = 30;
 
@@ -44,6 +44,8 @@ struct ConnectionFlags {
     flags.String("tls-cert", &tls_cert, "PEM client certificate (mutual TLS)");
     flags.String("tls-key", &tls_key, "PEM client key (mutual TLS)");
     flags.Double("timeout", &timeout_s, "seconds per call");
+    flags.String("inference-token-file", &inference_token_file,
+                 "file holding the bearer token of a server started with --inference-token-file");
   }
 
   absl::StatusOr<ServingClient::Options> ToOptions() const {
@@ -51,6 +53,11 @@ struct ConnectionFlags {
     if (targets.empty()) return absl::InvalidArgumentError("--target is required");
     options.targets = targets;
     options.tls = tls || !tls_ca.empty() || !tls_cert.empty();
+    if (!inference_token_file.empty()) {
+      absl::StatusOr<std::string> token = ReadFile(inference_token_file);
+      if (!token.ok()) return token.status();
+      options.inference_token = std::string(absl::StripAsciiWhitespace(*token));
+    }
     for (auto [path, out] : {std::pair{&tls_ca, &options.tls_root_ca_pem},
                              std::pair{&tls_cert, &options.tls_client_cert_pem},
                              std::pair{&tls_key, &options.tls_client_key_pem}}) {

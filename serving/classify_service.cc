@@ -5,6 +5,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "base/grpc_status.h"
+#include "serving/bearer_token.h"
 #include "serving/rpc_call.h"
 
 namespace murmur::serving {
@@ -29,8 +31,12 @@ class ClassifyStreamReactor
     : public grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse> {
  public:
   ClassifyStreamReactor(grpc::CallbackServerContext* context, const ClassifyRunner* runner,
-                        ServingMetrics* metrics)
+                        ServingMetrics* metrics, const absl::Status& auth)
       : runner_(runner), metrics_(metrics), deadline_(DeadlineOf(*context)) {
+    if (!auth.ok()) {
+      Finish(ToGrpcStatus(auth));
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -164,6 +170,12 @@ grpc::ServerUnaryReactor* ClassifyServiceImpl::Classify(grpc::CallbackServerCont
                                                         const v1::ClassifyRequest* request,
                                                         v1::ClassifyResponse* response) {
   auto* call = new UnaryCall(context, metrics_, "Classify");
+  if (absl::Status auth =
+          CheckBearerToken(context->client_metadata(), inference_token_, "inference");
+      !auth.ok()) {
+    call->Complete(auth);
+    return call;
+  }
   response->set_id(request->id());
   runner_->Classify(ToCall(*request, call->deadline(), call->cancelled()),
                     [call, response](absl::StatusOr<ClassifyOutcome> outcome) {
@@ -177,7 +189,9 @@ grpc::ServerUnaryReactor* ClassifyServiceImpl::Classify(grpc::CallbackServerCont
 
 grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse>*
 ClassifyServiceImpl::ClassifyStream(grpc::CallbackServerContext* context) {
-  return new ClassifyStreamReactor(context, runner_, metrics_);
+  return new ClassifyStreamReactor(
+      context, runner_, metrics_,
+      CheckBearerToken(context->client_metadata(), inference_token_, "inference"));
 }
 
 }  // namespace murmur::serving

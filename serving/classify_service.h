@@ -14,8 +14,10 @@ namespace murmur::serving {
 
 class ClassifyServiceImpl final : public v1::ClassifyService::CallbackService {
  public:
-  ClassifyServiceImpl(const ClassifyRunner* runner, ServingMetrics* metrics)
-      : runner_(runner), metrics_(metrics) {}
+  // `inference_token`: the bearer token every call must carry (empty: none).
+  ClassifyServiceImpl(const ClassifyRunner* runner, ServingMetrics* metrics,
+                      std::string inference_token)
+      : runner_(runner), metrics_(metrics), inference_token_(std::move(inference_token)) {}
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,
@@ -26,6 +28,7 @@ class ClassifyServiceImpl final : public v1::ClassifyService::CallbackService {
  private:
   const ClassifyRunner* const runner_;
   ServingMetrics* const metrics_;
+  const std::string inference_token_;
 };
 
 // Fills `response` (model, version, results) from an outcome. Exposed for tests.

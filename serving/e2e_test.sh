@@ -110,8 +110,9 @@ grep -q "shut down" "$work/serve.log" || fail "no clean shutdown"
 # 6. Precision: auto picks what this CPU runs natively and says why; a bf16 version is checked
 # against fp32 on the warm-up texts at load; bf16 predictions stay close to fp32 ones.
 mkdir -p "$work/repo-bf16/sentiment" && cp -r "$work/v1" "$work/repo-bf16/sentiment/1"
+echo "let-me-in" > "$work/inference-token"
 "$serve" --model-repository "$work/repo-bf16" --host 127.0.0.1 --port 0 --metrics-port -1 \
-  --precision bf16 2> "$work/serve-bf16.log" &
+  --precision bf16 --inference-token-file "$work/inference-token" 2> "$work/serve-bf16.log" &
 bf16_pid=$!
 trap 'kill -9 $bf16_pid 2>/dev/null || true' EXIT
 for _ in $(seq 300); do grep -q "serving on" "$work/serve-bf16.log" && break; sleep 0.1; done
@@ -119,6 +120,14 @@ grep -q "precision bf16 (requested" "$work/serve-bf16.log" || { cat "$work/serve
 grep -Eq "bf16 gives the fp32 label on [0-9]+ of 12 warm-up texts; largest probability difference 0\.0" \
   "$work/serve-bf16.log" || { cat "$work/serve-bf16.log"; fail "no bf16 agreement check at load"; }
 grep "bf16 gives the fp32 label" "$work/serve-bf16.log"
+# 7. Inference auth (--inference-token-file): no token, no classification.
+bf16_target="127.0.0.1:$(grep -o "serving on 127.0.0.1:[0-9]*" "$work/serve-bf16.log" | cut -d: -f2)"
+if echo "hi" | "$murmur" classify --target "$bf16_target" 2> "$work/noauth.txt"; then
+  fail "classification without the inference token"
+fi
+grep -q UNAUTHENTICATED "$work/noauth.txt" || { cat "$work/noauth.txt"; fail "no UNAUTHENTICATED"; }
+echo "hi" | "$murmur" classify --target "$bf16_target" --inference-token-file "$work/inference-token" \
+  | grep -q '"model_version": 1' || fail "classification with the inference token"
 kill -TERM $bf16_pid; wait $bf16_pid || true
 trap - EXIT
 "$murmur" predict --model "$work/v1" --precision auto < "$work/texts.txt" > "$work/auto.jsonl" \

@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "serving/bearer_token.h"
 #include "serving/rpc_call.h"
 
 namespace murmur::serving {
@@ -184,6 +185,12 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(
     grpc::CallbackServerContext* context, const inference::ModelInferRequest* request,
     inference::ModelInferResponse* response) {
   auto* call = new UnaryCall(context, metrics_, "ModelInfer");
+  if (absl::Status auth =
+          CheckBearerToken(context->client_metadata(), inference_token_, "inference");
+      !auth.ok()) {
+    call->Complete(auth);
+    return call;
+  }
   absl::StatusOr<int64_t> version = ParseVersion(request->model_version());
   if (!version.ok()) {
     call->Complete(version.status());

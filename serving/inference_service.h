@@ -21,9 +21,14 @@ namespace murmur::serving {
 
 class InferenceServiceImpl final : public inference::GRPCInferenceService::CallbackService {
  public:
+  // `inference_token`: the bearer token ModelInfer must carry (empty: none); health, metadata
+  // and readiness stay open.
   InferenceServiceImpl(const ModelRepository* repository, const ClassifyRunner* runner,
-                       ServingMetrics* metrics)
-      : repository_(repository), runner_(runner), metrics_(metrics) {}
+                       ServingMetrics* metrics, std::string inference_token)
+      : repository_(repository),
+        runner_(runner),
+        metrics_(metrics),
+        inference_token_(std::move(inference_token)) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest* request,
@@ -48,6 +53,7 @@ class InferenceServiceImpl final : public inference::GRPCInferenceService::Callb
   const ModelRepository* const repository_;
   const ClassifyRunner* const runner_;
   ServingMetrics* const metrics_;
+  const std::string inference_token_;
 };
 
 // Splits a raw BYTES tensor (elements of 4-byte little-endian length + bytes).

@@ -27,7 +27,7 @@ int Run(int argc, char** argv) {
   }
   murmur::FlagParser flags("murmur-serve");
   Server::Options options;
-  std::string auth_token_file, tls_cert, tls_key, tls_client_ca;
+  std::string auth_token_file, inference_token_file, tls_cert, tls_key, tls_client_ca;
   int max_queue_delay_us = 5000, poll_ms = 1000, shutdown_grace_s = 30, threads = 0;
   bool bf16 = false;
   std::string precision_flag = "auto";
@@ -39,6 +39,9 @@ int Run(int argc, char** argv) {
   flags.Int("metrics-port", &options.metrics_port, "Prometheus /metrics port (-1: off)");
   flags.String("auth-token-file", &auth_token_file,
                "file holding the bearer token the repository API requires");
+  flags.String("inference-token-file", &inference_token_file,
+               "file holding a bearer token that inference calls (Classify, ClassifyStream, "
+               "ModelInfer) must carry; default: inference is open");
   flags.String("tls-cert", &tls_cert, "PEM certificate chain (enables TLS)");
   flags.String("tls-key", &tls_key, "PEM private key");
   flags.String("tls-client-ca", &tls_client_ca, "PEM CA that client certificates must chain to");
@@ -79,13 +82,20 @@ int Run(int argc, char** argv) {
     *out = std::move(*contents);
     return true;
   };
-  if (!read(auth_token_file, &options.auth_token) || !read(tls_cert, &options.tls_cert_pem) ||
+  if (!read(auth_token_file, &options.auth_token) ||
+      !read(inference_token_file, &options.inference_token) ||
+      !read(tls_cert, &options.tls_cert_pem) ||
       !read(tls_key, &options.tls_key_pem) || !read(tls_client_ca, &options.tls_client_ca_pem)) {
     return 1;
   }
   options.auth_token = std::string(absl::StripAsciiWhitespace(options.auth_token));
   if (!auth_token_file.empty() && options.auth_token.empty()) {
     murmur::LogLine(absl::StrCat(auth_token_file, " holds no token"));
+    return 2;
+  }
+  options.inference_token = std::string(absl::StripAsciiWhitespace(options.inference_token));
+  if (!inference_token_file.empty() && options.inference_token.empty()) {
+    murmur::LogLine(absl::StrCat(inference_token_file, " holds no token"));
     return 2;
   }
   batcher.max_queue_delay = absl::Microseconds(max_queue_delay_us);

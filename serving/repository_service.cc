@@ -6,20 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/grpc_status.h"
+#include "serving/bearer_token.h"
 #include "serving/rpc_call.h"
 #include "serving/version_upload.h"
 
 namespace murmur::serving {
 namespace {
-
-// Compares without an early exit, so response time does not reveal how much of a guess matched.
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
 
 v1::VersionState ToProto(VersionState state) {
   switch (state) {
@@ -132,25 +124,9 @@ class PushReactor : public grpc::ServerReadReactor<v1::PushVersionRequest> {
 
 }  // namespace
 
-absl::Status CheckBearerToken(
-    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata, const std::string& token) {
-  if (token.empty()) return absl::OkStatus();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return absl::UnauthenticatedError(
-        "repository management needs 'authorization: Bearer <token>' metadata");
-  }
-  const std::string_view value(it->second.data(), it->second.size());
-  const std::string expected = "Bearer " + token;
-  if (!ConstantTimeEquals(value, expected)) {
-    return absl::UnauthenticatedError("wrong bearer token");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status RepositoryServiceImpl::Authenticate(
     const grpc::CallbackServerContext& context) const {
-  return CheckBearerToken(context.client_metadata(), auth_token_);
+  return CheckBearerToken(context.client_metadata(), auth_token_, "repository management");
 }
 
 grpc::ServerReadReactor<v1::PushVersionRequest>* RepositoryServiceImpl::PushVersion(

@@ -43,10 +43,6 @@ class RepositoryServiceImpl final : public v1::RepositoryService::CallbackServic
   ServingMetrics* const metrics_;
 };
 
-// UNAUTHENTICATED unless `metadata` carries "authorization: Bearer <token>" (or token is empty).
-absl::Status CheckBearerToken(
-    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata, const std::string& token);
-
 }  // namespace murmur::serving
 
 #endif  // MURMUR_SERVING_REPOSITORY_SERVICE_H_

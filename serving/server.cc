@@ -64,9 +64,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options,
 
   server->runner_ = std::make_unique<ClassifyRunner>(server->repository_.get(), options.limits);
   server->classify_service_ =
-      std::make_unique<ClassifyServiceImpl>(server->runner_.get(), server->metrics_.get());
+      std::make_unique<ClassifyServiceImpl>(server->runner_.get(), server->metrics_.get(),
+                                            options.inference_token);
   server->inference_service_ = std::make_unique<InferenceServiceImpl>(
-      server->repository_.get(), server->runner_.get(), server->metrics_.get());
+      server->repository_.get(), server->runner_.get(), server->metrics_.get(),
+      options.inference_token);
   server->repository_service_ = std::make_unique<RepositoryServiceImpl>(
       server->repository_.get(), options.auth_token, server->metrics_.get());
 

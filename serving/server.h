@@ -41,6 +41,9 @@ class Server {
     int metrics_port = -1;
     // Bearer token for the repository API; empty: the API is open. Default empty.
     std::string auth_token;
+    // Bearer token for inference (Classify, ClassifyStream, KServe ModelInfer); health, metadata
+    // and readiness stay open. Empty: inference is open. Default empty.
+    std::string inference_token;
     // TLS: PEM server certificate chain and key (both or neither). With a client CA, clients
     // must present a certificate it signed (mutual TLS). Default: plaintext.
     std::string tls_cert_pem;

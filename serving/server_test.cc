@@ -357,6 +357,75 @@ TEST_F(ServerTest, StreamAnswersEveryRequestAndReportsErrorsInline) {
   EXPECT_EQ(ids.size(), static_cast<size_t>(kRequests));
 }
 
+// --inference-token-file: inference needs the bearer token (its own, not the repository's);
+// health, readiness and metadata stay open, so probes and load balancers need no secret.
+TEST_F(ServerTest, InferenceNeedsItsBearerTokenWhenOneIsSet) {
+  Server::Options options;
+  options.auth_token = "admin";
+  options.inference_token = "infer";
+  Start(options);
+  auto classify = [&](const std::string& authorization) {
+    v1::ClassifyRequest request;
+    request.add_texts("hello");
+    v1::ClassifyResponse response;
+    grpc::ClientContext context;
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+    return classify_->Classify(&context, request, &response);
+  };
+  const grpc::Status missing = classify("");
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(missing.error_message().find("inference needs"), std::string::npos)
+      << missing.error_message();
+  EXPECT_EQ(classify("Bearer admin").error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << "the repository's token is not the inference token";
+  EXPECT_TRUE(classify("Bearer infer").ok());
+
+  inference::ModelInferRequest infer;
+  infer.set_model_name("sentiment");
+  auto* input = infer.add_inputs();
+  input->set_name("text");
+  input->set_datatype("BYTES");
+  input->add_shape(1);
+  input->mutable_contents()->add_bytes_contents("hello");
+  inference::ModelInferResponse inferred;
+  {
+    grpc::ClientContext context;
+    EXPECT_EQ(inference_->ModelInfer(&context, infer, &inferred).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer infer");
+    EXPECT_TRUE(inference_->ModelInfer(&context, infer, &inferred).ok());
+  }
+  {
+    grpc::ClientContext context;
+    auto stream = classify_->ClassifyStream(&context);
+    v1::ClassifyRequest request;
+    request.add_texts("hello");
+    stream->Write(request);
+    stream->WritesDone();
+    v1::ClassifyResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    inference::ServerLiveResponse live;
+    EXPECT_TRUE(inference_->ServerLive(&context, {}, &live).ok());
+    EXPECT_TRUE(live.live());
+  }
+  {
+    grpc::ClientContext context;
+    inference::ModelReadyRequest ready_request;
+    ready_request.set_name("sentiment");
+    inference::ModelReadyResponse ready;
+    EXPECT_TRUE(inference_->ModelReady(&context, ready_request, &ready).ok());
+    EXPECT_TRUE(ready.ready());
+  }
+  EXPECT_EQ(HealthStatus(""), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
 TEST_F(ServerTest, RepositoryApiNeedsTheBearerToken) {
   Server::Options options;
   options.auth_token = "s3cret";

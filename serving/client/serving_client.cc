@@ -64,6 +64,9 @@ absl::StatusOr<v1::ClassifyResponse> ServingClient::Classify(
     }
     grpc::ClientContext context;
     Prepare(&context, /*authenticated=*/false);
+    if (!options_.inference_token.empty()) {
+      context.AddMetadata("authorization", "Bearer " + options_.inference_token);
+    }
     v1::ClassifyResponse response;
     last = FromGrpcStatus(Next().classify->Classify(&context, request, &response));
     if (last.ok()) return response;

@@ -31,6 +31,8 @@ class ServingClient {
     std::vector<std::string> targets;
     // Bearer token for the repository API. Default none.
     std::string token;
+    // Bearer token for inference (a server started with --inference-token-file). Default none.
+    std::string inference_token;
     // TLS: set `tls` to use it; the PEM roots default to the system's. A client certificate and
     // key enable mutual TLS. Default plaintext.
     bool tls = false;
