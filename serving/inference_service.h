@@ -56,11 +56,6 @@ class InferenceServiceImpl final : public inference::GRPCInferenceService::Callb
   const std::string inference_token_;
 };
 
-// Splits a raw BYTES tensor (elements of 4-byte little-endian length + bytes).
-absl::StatusOr<std::vector<std::string>> DecodeRawBytesTensor(const std::string& raw);
-// The inverse.
-std::string EncodeRawBytesTensor(const std::vector<std::string>& elements);
-
 }  // namespace murmur::serving
 
 #endif  // MURMUR_SERVING_INFERENCE_SERVICE_H_

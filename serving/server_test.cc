@@ -14,6 +14,7 @@
 #include "proto/serving.grpc.pb.h"
 #include "serving/fake_servable.h"
 #include "serving/inference_service.h"
+#include "serving/kserve.h"
 #include "serving/metrics.h"
 
 namespace murmur::serving {
@@ -106,7 +107,7 @@ TEST_F(ServerTest, ModelInferMatchesClassifyWithContentsAndRawContents) {
     input->set_datatype("BYTES");
     input->add_shape(static_cast<int64_t>(texts.size()));
     if (raw) {
-      request.add_raw_input_contents(EncodeRawBytesTensor(texts));
+      request.add_raw_input_contents(kserve::EncodeRawBytesTensor(texts));
     } else {
       for (const auto& t : texts) input->mutable_contents()->add_bytes_contents(t);
     }
@@ -130,7 +131,7 @@ TEST_F(ServerTest, ModelInferMatchesClassifyWithContentsAndRawContents) {
       const std::string& bytes = response.raw_output_contents(0);
       probabilities.resize(bytes.size() / sizeof(float));
       std::memcpy(probabilities.data(), bytes.data(), bytes.size());
-      labels = DecodeRawBytesTensor(response.raw_output_contents(1)).value();
+      labels = kserve::DecodeRawBytesTensor(response.raw_output_contents(1)).value();
     } else {
       const auto& fp32 = response.outputs(0).contents().fp32_contents();
       probabilities.assign(fp32.begin(), fp32.end());
@@ -238,7 +239,7 @@ TEST_F(ServerTest, BadInputGetsInvalidArgumentWithMessage) {
   input->set_datatype("BYTES");
   input->mutable_contents()->clear_bytes_contents();
   input->mutable_contents()->add_bytes_contents("fine");
-  request.add_raw_input_contents(EncodeRawBytesTensor({"fine"}));
+  request.add_raw_input_contents(kserve::EncodeRawBytesTensor({"fine"}));
   {
     grpc::ClientContext context;
     grpc::Status status = inference_->ModelInfer(&context, request, &response);
