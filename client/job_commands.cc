@@ -55,7 +55,8 @@ std::string FormatWorkers(const v1::JobStatus& status) {
                                     "STEP", "SAMPLES/S", "SILENT_S", "NAME (HOST)");
   for (const v1::WorkerStatus& worker : status.workers()) {
     absl::StrAppendFormat(&out, "%-8s %-8s %5s %9d %10.1f %9.1f  %s (%s)\n", worker.worker_id(),
-                          StateName(worker.state()), worker.rank() >= 0 ? absl::StrCat(worker.rank()) : "-",
+                          StateName(worker.state()),
+                          worker.rank() >= 0 ? absl::StrCat(worker.rank()) : "-",
                           worker.global_step(), worker.samples_per_second(),
                           worker.seconds_since_heartbeat(), worker.name(), worker.host());
   }

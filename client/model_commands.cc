@@ -1,7 +1,8 @@
 // murmur predict --model DIR [--batch N] [--precision auto|fp32|bf16] [--threads N]: classifies
 // each stdin line and prints one JSON object per line, {"label": "positive", "score": 0.97,
-// "probabilities": [0.03, 0.97]}, probabilities in label-id order. Uses model::Classifier, the model serving runs,
-// through ClassifyInLengthSortedBatches (serving's dynamic batcher does its own grouping).
+// "probabilities": [0.03, 0.97]}, probabilities in label-id order. Uses model::Classifier, the
+// model serving runs, through ClassifyInLengthSortedBatches (serving's dynamic batcher does its
+// own grouping).
 #include <cstdio>
 #include <iostream>
 #include <string>

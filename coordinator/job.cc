@@ -936,7 +936,9 @@ void Job::Tick() {
   const int64_t formed_before = formed_.generation();
   const bool paused_before = paused_;
   TryForm();
-  if (changed || formed_.generation() != formed_before || paused_ != paused_before) JournalAndNotify();
+  if (changed || formed_.generation() != formed_before || paused_ != paused_before) {
+    JournalAndNotify();
+  }
 }
 
 std::vector<std::string> Job::WaitingWorkers() const {

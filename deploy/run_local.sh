@@ -74,7 +74,7 @@ trap cleanup EXIT
 trap 'echo "run_local: interrupted"; exit 130' INT TERM
 
 "$serve" --model-repository "$run_dir/models" --port 0 --port-file "$run_dir/serve.port" \
-  --bf16 --max-queue-delay-us 2000 > "$run_dir/logs/serving.log" 2>&1 &
+  --http-port 0 --max-queue-delay-us 2000 > "$run_dir/logs/serving.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 300); do
   [ -s "$run_dir/serve.port" ] && break
@@ -82,7 +82,9 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 serve_target="127.0.0.1:$(tr -d '[:space:]' < "$run_dir/serve.port")"
-echo "== serving replica on $serve_target (no model yet)"
+for _ in $(seq 1 100); do grep -q "HTTP on :" "$run_dir/logs/serving.log" && break; sleep 0.1; done
+http_port=$(grep -o "HTTP on :[0-9]*" "$run_dir/logs/serving.log" | head -1 | cut -d: -f2)
+echo "== serving replica on $serve_target, HTTP (KServe v2 REST) on 127.0.0.1:$http_port (no model yet)"
 
 # Masked-LM pretraining of the encoder on the training split's texts (labels unused; the same
 # seed, hence the same split as the classifier's job, so no validation text is seen). Nothing
@@ -122,4 +124,10 @@ echo "== classifying example tweets through the gRPC client ($serve_target)"
   "just finished my exams, going to the beach with friends :)" \
   "my dog is sick and I can't stop crying" \
   "the new album is out and it's amazing"
+if [ -n "$http_port" ] && command -v curl > /dev/null; then
+  echo "== the same through the REST API (POST http://127.0.0.1:$http_port/v1/classify)"
+  curl -s -X POST "http://127.0.0.1:$http_port/v1/classify" -H 'Content-Type: application/json' \
+    -d '{"texts": ["I love this new phone, best day ever!", "ugh my flight got cancelled again"]}'
+  echo
+fi
 echo "== done: $run_dir (logs/, pretrain/ and train/: checkpoints/, metrics.jsonl, training_curve.svg)"

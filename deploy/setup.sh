@@ -9,7 +9,7 @@ APT_PACKAGES=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libabsl-dev
   libtorch-dev libgloo-dev libdnnl-dev libopenblas0-pthread libtcmalloc-minimal4
   libgtest-dev libgmock-dev libutf8proc-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev prometheus
-  unicode-data python3-yaml iproute2
+  unicode-data python3-yaml iproute2 libcpp-httplib-dev curl
   python3-grpcio python3-protobuf python3-torch python3-sklearn
 )
 HF_TOKENIZERS_VERSION=0.23.2

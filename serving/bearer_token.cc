@@ -18,19 +18,25 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-absl::Status CheckBearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
-                              const std::string& token, const std::string& api) {
+absl::Status CheckBearerHeader(bool present, std::string_view value, const std::string& token,
+                               const std::string& api) {
   if (token.empty()) return absl::OkStatus();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
+  if (!present) {
     return absl::UnauthenticatedError(
         absl::StrCat(api, " needs 'authorization: Bearer <token>' metadata"));
   }
-  const std::string_view value(it->second.data(), it->second.size());
   if (!ConstantTimeEquals(value, "Bearer " + token)) {
     return absl::UnauthenticatedError(absl::StrCat(api, ": wrong bearer token"));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckBearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                              const std::string& token, const std::string& api) {
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return CheckBearerHeader(false, "", token, api);
+  return CheckBearerHeader(true, std::string_view(it->second.data(), it->second.size()), token,
+                           api);
 }
 
 }  // namespace murmur::serving

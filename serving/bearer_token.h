@@ -8,6 +8,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 
@@ -17,6 +18,9 @@ namespace murmur::serving {
 // "authorization: Bearer <token>"; UNAUTHENTICATED naming `api` otherwise.
 absl::Status CheckBearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
                               const std::string& token, const std::string& api);
+// The same for an HTTP Authorization header's value (`present`: whether the header was sent).
+absl::Status CheckBearerHeader(bool present, std::string_view value, const std::string& token,
+                               const std::string& api);
 
 }  // namespace murmur::serving
 

@@ -27,7 +27,8 @@ echo "s3cret" > "$work/token"
 # fp32 on both sides: the checks below compare probabilities to 1e-5 (bf16 depends on how texts
 # are batched); --precision auto and bf16 are checked at the end.
 "$serve" --model-repository "$work/repo" --host 127.0.0.1 --port 0 --metrics-port 0 \
-  --auth-token-file "$work/token" --poll-ms 200 --precision fp32 2> "$work/serve.log" &
+  --auth-token-file "$work/token" --poll-ms 200 --precision fp32 --http-port 0 \
+  2> "$work/serve.log" &
 server_pid=$!
 trap 'kill -9 $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "serving on" "$work/serve.log" && break; sleep 0.1; done
@@ -58,6 +59,46 @@ PY
 # 2. grpcio conformance.
 "$py" "$conformance_py" --target "$target" --protos "$proto_root" --texts "$work/texts.txt" \
   --expected "$work/predict.jsonl" || fail "grpcio conformance check"
+
+# 2b. The REST API with third-party clients (curl, Python's urllib): the same answers.
+http_port=$(grep -o "HTTP on :[0-9]*" "$work/serve.log" | head -1 | cut -d: -f2)
+[ -n "$http_port" ] || { cat "$work/serve.log"; fail "no HTTP port"; }
+http="http://127.0.0.1:$http_port"
+curl -sf "$http/v2/health/ready" | grep -q '"ready":true' || fail "REST ready"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$http/v2/models/nope")" = 404 ] || fail "REST 404"
+curl -sf -X POST "$http/v1/classify" -H 'Content-Type: application/json' \
+  -d '{"texts": ["curl says hello"]}' | grep -q '"model_version":1' || fail "REST classify (curl)"
+"$py" - "$http" "$work/texts.txt" "$work/predict.jsonl" <<'PY' || fail "REST != predict"
+import json, sys, urllib.error, urllib.request
+base, texts_path, expected_path = sys.argv[1:]
+texts = [l.rstrip("\n") for l in open(texts_path, encoding="utf-8")]
+expected = [json.loads(l) for l in open(expected_path)]
+def post(path, body):
+    request = urllib.request.Request(base + path, data=body,
+                                     headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request, timeout=30))
+body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": texts}]}
+out = post("/v2/models/sentiment/infer", json.dumps(body).encode())
+probabilities = next(o for o in out["outputs"] if o["name"] == "probabilities")
+assert probabilities["shape"] == [len(texts), 2], probabilities["shape"]
+worst = max(abs(probabilities["data"][2 * i + j] - e["probabilities"][j])
+            for i, e in enumerate(expected) for j in range(2))
+assert worst <= 1e-5, worst
+labels = next(o for o in out["outputs"] if o["name"] == "label")["data"]
+assert labels == [e["label"] for e in expected]
+classified = post("/v1/classify", json.dumps({"texts": texts[:3]}).encode())
+assert [r["label"] for r in classified["results"]] == [e["label"] for e in expected[:3]]
+try:
+    post("/v2/models/sentiment/infer", b"{not json")
+    raise SystemExit("bad JSON accepted")
+except urllib.error.HTTPError as error:
+    assert error.code == 400, error.code
+    assert "error" in json.load(error)
+doc = json.load(urllib.request.urlopen(base + "/openapi.json", timeout=30))
+assert "/v2/models/{model}/infer" in doc["paths"]
+print("REST (urllib): infer and classify match predict on %d texts (max diff %.2g)"
+      % (len(texts), worst))
+PY
 
 # 3. Hot swap under load.
 "$murmur" bench serve --target "$target" --concurrency 8 --duration 4 --warmup 0 \
@@ -112,7 +153,8 @@ grep -q "shut down" "$work/serve.log" || fail "no clean shutdown"
 mkdir -p "$work/repo-bf16/sentiment" && cp -r "$work/v1" "$work/repo-bf16/sentiment/1"
 echo "let-me-in" > "$work/inference-token"
 "$serve" --model-repository "$work/repo-bf16" --host 127.0.0.1 --port 0 --metrics-port -1 \
-  --precision bf16 --inference-token-file "$work/inference-token" 2> "$work/serve-bf16.log" &
+  --precision bf16 --inference-token-file "$work/inference-token" --http-port -1 \
+  2> "$work/serve-bf16.log" &
 bf16_pid=$!
 trap 'kill -9 $bf16_pid 2>/dev/null || true' EXIT
 for _ in $(seq 300); do grep -q "serving on" "$work/serve-bf16.log" && break; sleep 0.1; done

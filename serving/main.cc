@@ -37,6 +37,10 @@ int Run(int argc, char** argv) {
   flags.String("host", &options.host, "listening address");
   flags.Int("port", &options.port, "gRPC port (all APIs)");
   flags.Int("metrics-port", &options.metrics_port, "Prometheus /metrics port (-1: off)");
+  options.http_port = 8501;
+  flags.Int("http-port", &options.http_port,
+            "HTTP API port: KServe v2 REST, /v1/classify, /openapi.json, /metrics (0: pick "
+            "one; -1: off)");
   flags.String("auth-token-file", &auth_token_file,
                "file holding the bearer token the repository API requires");
   flags.String("inference-token-file", &inference_token_file,

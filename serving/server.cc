@@ -101,8 +101,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options,
     server->metrics_http_ = std::move(*http);
     server->metrics_port_ = server->metrics_http_->port();
   }
+  if (options.http_port >= 0) {
+    HttpApi::Options http;
+    http.host = options.host;
+    http.port = options.http_port;
+    http.inference_token = options.inference_token;
+    http.max_body_bytes = static_cast<size_t>(options.max_receive_message_bytes);
+    absl::StatusOr<std::unique_ptr<HttpApi>> api = HttpApi::Start(
+        http, server->repository_.get(), server->runner_.get(), server->metrics_.get());
+    if (!api.ok()) return api.status();
+    server->http_api_ = *std::move(api);
+  }
   server->repository_->Start();
   LogLine(absl::StrCat("serving on ", options.host, ":", server->port_,
+                       server->http_port() >= 0
+                           ? absl::StrCat(", HTTP on :", server->http_port())
+                           : std::string(),
                        server->metrics_port_ >= 0
                            ? absl::StrCat(", metrics on :", server->metrics_port_)
                            : std::string()));
@@ -142,6 +156,7 @@ void Server::Shutdown(absl::Duration grace) {
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     grpc_server_->Wait();
   }
+  if (http_api_ != nullptr) http_api_->Stop();  // requests in flight finish first
   metrics_http_.reset();
   // Versions unload after the RPCs are gone, so every admitted request got its answer.
   if (repository_ != nullptr) repository_->Stop();

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "base/metrics_http_server.h"
+#include "serving/http_api.h"
 #include "serving/model_repository.h"
 #include "serving/servable.h"
 #include "serving/validation.h"
@@ -39,6 +40,9 @@ class Server {
     int port = 8500;
     // Prometheus /metrics port on `host`; 0 picks a free one, -1 disables. Default -1.
     int metrics_port = -1;
+    // The HTTP API (http_api.h: KServe v2 REST, /v1/classify, /openapi.json, /metrics) on
+    // `host`; 0 picks a free one, -1 disables. Default -1 (murmur-serve's flag: 8501).
+    int http_port = -1;
     // Bearer token for the repository API; empty: the API is open. Default empty.
     std::string auth_token;
     // Bearer token for inference (Classify, ClassifyStream, KServe ModelInfer); health, metadata
@@ -71,6 +75,8 @@ class Server {
   int port() const { return port_; }
   // -1 when metrics are disabled.
   int metrics_port() const { return metrics_port_; }
+  // -1 when the HTTP API is disabled.
+  int http_port() const { return http_api_ != nullptr ? http_api_->port() : -1; }
   ModelRepository& repository() { return *repository_; }
   ServingMetrics& metrics() { return *metrics_; }
 
@@ -91,6 +97,7 @@ class Server {
   std::unique_ptr<RepositoryServiceImpl> repository_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
+  std::unique_ptr<HttpApi> http_api_;
   int port_ = 0;
   int metrics_port_ = -1;
   absl::Mutex mu_;

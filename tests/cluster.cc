@@ -162,7 +162,7 @@ absl::Status Cluster::StartServing() {
       {"serving/murmur-serve", "--model-repository", repository, "--host", "127.0.0.1", "--port",
        "0", "--port-file", port_file, "--metrics-port", metrics_ ? "0" : "-1", "--threads", "1",
        // The tests compare serving's probabilities with murmur predict's: the same precision.
-       "--precision", "fp32"},
+       "--precision", "fp32", "--http-port", "0"},
       dir_ + "/logs/serving.log");
   if (!started.ok()) return started.status();
   serving_ = *std::move(started);
