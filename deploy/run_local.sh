@@ -129,5 +129,6 @@ if [ -n "$http_port" ] && command -v curl > /dev/null; then
   curl -s -X POST "http://127.0.0.1:$http_port/v1/classify" -H 'Content-Type: application/json' \
     -d '{"texts": ["I love this new phone, best day ever!", "ugh my flight got cancelled again"]}'
   echo
+  echo "== classify in a browser: http://127.0.0.1:$http_port/ (while this replica runs)"
 fi
 echo "== done: $run_dir (logs/, pretrain/ and train/: checkpoints/, metrics.jsonl, training_curve.svg)"

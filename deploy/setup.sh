@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what murmur needs on Debian 12: the apt packages to build and run it and, with
-# --with-reference, Hugging Face's tokenizers (npm) that the parity tests and benchmarks compare
-# against. Idempotent and quiet when everything is already there.
+# --with-reference, what the tests compare against or drive: Hugging Face's tokenizers (npm) for
+# the parity tests and benchmarks, Debian's chromium and puppeteer-core (npm) for the browser
+# test. Idempotent and quiet when everything is already there.
 set -euo pipefail
 
 APT_PACKAGES=(
@@ -13,6 +14,8 @@ APT_PACKAGES=(
   python3-grpcio python3-protobuf python3-torch python3-sklearn
 )
 HF_TOKENIZERS_VERSION=0.23.2
+# Drives Debian's chromium in the browser test of murmur-serve's page (no browser download).
+PUPPETEER_CORE_VERSION=24.43.1
 MURMUR_CACHE="${MURMUR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/murmur}"
 
 with_reference=0
@@ -33,6 +36,9 @@ done
 if [ "$with_reference" -eq 1 ] && ! command -v node >/dev/null; then
   missing+=(nodejs npm)
 fi
+if [ "$with_reference" -eq 1 ] && ! command -v chromium >/dev/null; then
+  missing+=(chromium)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   as_root apt-get update -qq
@@ -47,5 +53,13 @@ if [ "$with_reference" -eq 1 ]; then
     mkdir -p "$reference_dir"
     (cd "$reference_dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund \
       "tokenizers@$HF_TOKENIZERS_VERSION" >/dev/null)
+  fi
+  puppeteer_dir="$MURMUR_CACHE/puppeteer-core-$PUPPETEER_CORE_VERSION"
+  if [ ! -f "$puppeteer_dir/node_modules/puppeteer-core/package.json" ]; then
+    echo "setup: installing puppeteer-core $PUPPETEER_CORE_VERSION (npm) into $puppeteer_dir"
+    mkdir -p "$puppeteer_dir"
+    # --ignore-scripts: nothing may fetch a browser; the test drives Debian's chromium.
+    (cd "$puppeteer_dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund \
+      --ignore-scripts "puppeteer-core@$PUPPETEER_CORE_VERSION" >/dev/null)
   fi
 fi

@@ -12,6 +12,7 @@ if [ ! -d "$shared_data" ]; then
   echo "test: $shared_data not found: tests that read the real data will fail (set MURMUR_SHARED_DATA)" >&2
 fi
 hf_modules="$(ls -d "$MURMUR_CACHE"/hf-tokenizers-*/node_modules 2>/dev/null | tail -n 1)"
+puppeteer_modules="$(ls -d "$MURMUR_CACHE"/puppeteer-core-*/node_modules 2>/dev/null | tail -n 1)"
 
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(//...)
@@ -21,6 +22,7 @@ trap 'rm -f "$events"' EXIT
 bazel test --keep_going --build_event_json_file="$events" \
   --test_env=MURMUR_SHARED_DATA="$shared_data" \
   --test_env=MURMUR_HF_NODE_MODULES="$hf_modules" \
+  --test_env=MURMUR_PUPPETEER_NODE_MODULES="$puppeteer_modules" \
   "${targets[@]}"
 bazel_rc=$?
 

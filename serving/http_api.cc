@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "serving/bearer_token.h"
+#include "serving/http_page.h"
 #include "serving/kserve.h"
 
 namespace murmur::serving {
@@ -321,6 +322,23 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                                  {"model_version", outcome->served->version()},
                                  {"results", results}});
                     }));
+  server.Get("/v1/models", route("models", false, [repository](const httplib::Request&,
+                                                                 httplib::Response& res) {
+               json models = json::array();
+               for (const std::string& name : repository->Models()) {
+                 json versions = json::array();
+                 for (const VersionStatus& status : repository->List(name)) {
+                   versions.push_back({{"version", status.version},
+                                       {"state", VersionStateName(status.state)},
+                                       {"reason", status.reason}});
+                 }
+                 models.push_back({{"name", name}, {"versions", versions}});
+               }
+               ReplyJson(res, 200, {{"models", models}});
+             }));
+  server.Get("/", route("page", false, [](const httplib::Request&, httplib::Response& res) {
+               res.set_content(ClassifierPage(), "text/html; charset=utf-8");
+             }));
   server.Get("/openapi.json",
              route("openapi", false, [](const httplib::Request&, httplib::Response& res) {
                res.set_content(OpenApiDocument(), "application/json");
@@ -430,6 +448,10 @@ std::string HttpApi::OpenApiDocument() {
                 {"model", {{"type", "string"}}},
                 {"version", {{"type", "integer"}}}}}}}}}}}}},
       {"responses", responses({400, 401, 404, 413, 429, 503, 504})}};
+  paths["/v1/models"]["get"] = {{"summary", "the repository's models, versions and their states"},
+                                {"responses", responses({})}};
+  paths["/"]["get"] = {{"summary", "a page to classify tweets in the browser"},
+                       {"responses", responses({})}};
   paths["/openapi.json"]["get"] = {{"summary", "this document"}, {"responses", responses({})}};
   paths["/metrics"]["get"] = {{"summary", "Prometheus metrics"}, {"responses", responses({})}};
   json doc = {

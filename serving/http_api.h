@@ -1,6 +1,7 @@
 // murmur-serve's HTTP API, beside gRPC on a port of its own (TF Serving users expect 8500 for
 // gRPC and 8501 for REST): KServe v2 REST (the open inference protocol's HTTP/JSON binding),
-// murmur's plain POST /v1/classify, GET /openapi.json describing every route, and /metrics.
+// murmur's plain POST /v1/classify and GET /v1/models, a page to classify tweets in the browser
+// at GET / (http_page.h), GET /openapi.json describing every route, and /metrics.
 //
 // Everything a request does beyond JSON goes through what gRPC uses: kserve.h for the tensor
 // signature and metadata, ClassifyRunner for validation, batching and the version, the same

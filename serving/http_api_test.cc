@@ -183,6 +183,23 @@ TEST_F(HttpApiTest, BadRequestsGetTheStatusARestUserExpects) {
   }
 }
 
+TEST_F(HttpApiTest, ModelsListTheVersionsAndThePageIsServed) {
+  Start();
+  auto [status, models] = Get("/v1/models");
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(models["models"].size(), 1u) << models;
+  EXPECT_EQ(models["models"][0]["name"], "sentiment");
+  EXPECT_EQ(models["models"][0]["versions"][0]["version"], 1);
+  EXPECT_EQ(models["models"][0]["versions"][0]["state"], "READY");
+  auto page = client_->Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(page->body.find("/v1/classify"), std::string::npos);
+  EXPECT_EQ(page->body.find("http://"), std::string::npos) << "no external assets";
+  EXPECT_EQ(page->body.find("https://"), std::string::npos) << "no external assets";
+}
+
 TEST_F(HttpApiTest, InferenceRoutesNeedTheInferenceToken) {
   Server::Options options;
   options.inference_token = "infer";
@@ -225,8 +242,8 @@ TEST_F(HttpApiTest, EveryRouteOfTheOpenApiDocumentIsServed) {
       EXPECT_EQ(res->status, 200) << method << " " << concrete << ": " << res->body;
     }
   }
-  EXPECT_EQ(operations, 12);  // live, ready, /v2, 2 x (metadata, ready, infer), classify,
-                              // openapi, metrics
+  EXPECT_EQ(operations, 14);  // live, ready, /v2, 2 x (metadata, ready, infer), classify,
+                              // models, the page, openapi, metrics
   auto metrics = client_->Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("HTTP infer"), std::string::npos) << "requests are counted";
