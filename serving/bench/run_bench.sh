@@ -73,7 +73,7 @@ wait_for() {  # log pattern
 echo "== murmur-serve (max batch $batch, delay ${delay_us}us, $instances instance(s), $threads threads)"
 "$serve" --model-repository "$work/repo" --host 127.0.0.1 --port 0 --max-batch-size "$batch" \
   --max-queue-delay-us "$delay_us" --instances "$instances" --threads "$threads" $bf16 \
-  --max-queue-size 4096 2> "$work/serve.log" &
+  --max-queue-size 4096 --http-port -1 2> "$work/serve.log" &
 pids+=($!)
 wait_for "$work/serve.log" "serving on"
 target="127.0.0.1:$(grep -o 'serving on 127.0.0.1:[0-9]*' "$work/serve.log" | cut -d: -f2)"
