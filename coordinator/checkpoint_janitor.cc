@@ -39,10 +39,10 @@ void CheckpointJanitor::RunOnce() {
   for (const std::string& path : job_->PendingDeletions()) {
     const absl::Status deleted = DeleteCheckpointDirectory(checkpoint_root_, path);
     if (absl::IsFailedPrecondition(deleted)) {
-      Logf("%s", std::string(deleted.message()).c_str());
+      Logf("%s", deleted.message());
       job_->DeletionDone(path);
     } else if (!deleted.ok()) {
-      Logf("%s (retrying)", std::string(deleted.message()).c_str());
+      Logf("%s (retrying)", deleted.message());
     } else {
       job_->DeletionDone(path);
     }

@@ -57,6 +57,8 @@ std::vector<std::string> CheckpointRegistry::Retain(int keep, const std::set<std
     kept.insert(by_step[i]->info().path());
   }
   if (auto best = Best(); best.ok()) kept.insert(best->path());
+  // The newest as Latest() defines it (the last reported among equal steps): the lineage's.
+  if (const journal::Checkpoint* latest = Latest()) kept.insert(latest->info().path());
   std::vector<journal::Checkpoint> remaining;
   for (journal::Checkpoint& checkpoint : checkpoints_) {
     if (kept.count(checkpoint.info().path()) > 0) {

@@ -35,8 +35,8 @@ class CheckpointRegistry {
   absl::StatusOr<v1::CheckpointInfo> Best() const;
   // Whether a checkpoint at `step` or later exists (the final model has been written).
   bool HasStepAtLeast(int64_t step) const;
-  // Retention: keeps the newest `keep` checkpoints (by step), the best, and those in `pinned`;
-  // removes the others and returns their paths. keep <= 0 keeps all.
+  // Retention: keeps the newest `keep` checkpoints (by step), the best, Latest(), and those in
+  // `pinned`; removes the others and returns their paths. keep <= 0 keeps all.
   std::vector<std::string> Retain(int keep, const std::set<std::string>& pinned);
   // Appends the publication to the checkpoint's list; false for an unknown path.
   bool RecordPublished(const std::string& path, const v1::Publication& publication);

@@ -84,6 +84,14 @@ TEST(CheckpointRegistryTest, RetentionKeepsTheNewestTheBestAndThePinned) {
   EXPECT_EQ(registry.Latest()->info().path(), "/c/6");
   // Unpinned, 3 goes at the next pass.
   EXPECT_EQ(registry.Retain(2, {}), (std::vector<std::string>{"/c/3"}));
+  // Two checkpoints of the newest step: Latest() is the one reported last, and it stays even
+  // when `keep` counts only one of them.
+  ASSERT_TRUE(*registry.Add(Report("/c/6b", 6, 0.1), ledger));
+  EXPECT_EQ(registry.Latest()->info().path(), "/c/6b");
+  EXPECT_EQ(registry.Retain(1, {}), (std::vector<std::string>{"/c/5"}));
+  std::vector<std::string> after;
+  for (const auto& checkpoint : registry.all()) after.push_back(checkpoint.info().path());
+  EXPECT_EQ(after, (std::vector<std::string>{"/c/2", "/c/6", "/c/6b"}));
 }
 
 TEST(JournalTest, RoundTripAndClearErrors) {

@@ -609,9 +609,7 @@ absl::StatusOr<bool> Job::RecordWindow(const v1::WindowReport& report) {
     point.global_step = report.global_step();
     point.loss = report.loss();
     point.learning_rate = report.learning_rate();
-    for (const auto& [id, worker] : workers_) {
-      if (IsMember(id)) point.samples_per_second += worker.samples_per_second;
-    }
+    point.samples_per_second = MembersSamplesPerSecond();
     point.wall_time = absl::ToDoubleSeconds(clock_->Now() - absl::UnixEpoch());
     options_.curves->RecordStep(point);
   }
@@ -759,7 +757,7 @@ v1::JobStatus Job::Status() const {
       evaluations_, best_metric_, options_.spec.early_stopping_threshold()));
   status.set_stopped_early(stopped_early_);
 
-  double samples_per_second = 0;
+  const double samples_per_second = MembersSamplesPerSecond();
   for (const auto& [id, worker] : workers_) {
     v1::WorkerStatus* out = status.add_workers();
     out->set_worker_id(id);
@@ -773,9 +771,6 @@ v1::JobStatus Job::Status() const {
     // After a restart last_seen lies ahead (the grace period): nothing was missed yet.
     out->set_seconds_since_heartbeat(
         std::max(0.0, absl::ToDoubleSeconds(now - worker.last_seen)));
-    if (rank >= 0 && worker.state == v1::WORKER_ACTIVE) {
-      samples_per_second += worker.samples_per_second;
-    }
   }
   status.set_samples_per_second(samples_per_second);
 
@@ -874,6 +869,14 @@ void Job::RecordPublished(const std::string& checkpoint, const std::string& targ
   checkpoints_.RecordPublished(checkpoint, publication);
   AddEvent("published", absl::StrCat(checkpoint, " to ", target, " as version ", version));
   JournalAndNotify();
+}
+
+double Job::MembersSamplesPerSecond() const {
+  double sum = 0;
+  for (const auto& [id, worker] : workers_) {
+    if (worker.state == v1::WORKER_ACTIVE && IsMember(id)) sum += worker.samples_per_second;
+  }
+  return sum;
 }
 
 void Job::ApplyRetention() {

@@ -195,6 +195,8 @@ class Job {
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finishes the job when early_stopping_patience evaluations brought no improvement.
   void MaybeStopEarly() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job's rate: what the formed generation's active members last reported, added up.
+  double MembersSamplesPerSecond() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Drops the checkpoints keep_checkpoints no longer keeps into pending_deletions_.
   void ApplyRetention() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddEvent(const std::string& kind, const std::string& detail)

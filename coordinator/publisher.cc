@@ -102,7 +102,7 @@ void Publisher::PollOnce() {
            target.c_str(), static_cast<long long>(published->second));
     } else {
       // Serving may be starting or restarting: the next poll tries again.
-      Logf("%s", std::string(published.status().message()).c_str());
+      Logf("%s", published.status().message());
     }
   }
 }

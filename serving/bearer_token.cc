@@ -23,7 +23,8 @@ absl::Status CheckBearerHeader(bool present, std::string_view value, const std::
   if (token.empty()) return absl::OkStatus();
   if (!present) {
     return absl::UnauthenticatedError(
-        absl::StrCat(api, " needs 'authorization: Bearer <token>' metadata"));
+        absl::StrCat(api, " needs 'authorization: Bearer <token>' (gRPC metadata or HTTP "
+                          "header)"));
   }
   if (!ConstantTimeEquals(value, "Bearer " + token)) {
     return absl::UnauthenticatedError(absl::StrCat(api, ": wrong bearer token"));

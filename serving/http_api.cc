@@ -190,67 +190,62 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
   httplib::Server& server = *api->server_;
   server.set_payload_max_length(options.max_body_bytes);
 
-  // Every handler: metrics by route and status, JSON errors, the inference token on inference.
-  auto route = [metrics, token = options.inference_token](
-                   const char* name, bool inference,
-                   std::function<void(const httplib::Request&, httplib::Response&)> handle) {
+  // Every handler: the inference token on inference routes, JSON errors with the REST status
+  // of the handler's absl::Status, and metrics by route and that status's code.
+  using Handler = std::function<absl::Status(const httplib::Request&, httplib::Response&)>;
+  auto route = [metrics, token = options.inference_token](const char* name, bool inference,
+                                                          Handler handle) {
     return [=](const httplib::Request& req, httplib::Response& res) {
       const absl::Time start = absl::Now();
-      const absl::Status auth =
+      absl::Status status =
           inference ? CheckBearerHeader(req.has_header("Authorization"),
                                         req.get_header_value("Authorization"), token, "inference")
                     : absl::OkStatus();
-      if (!auth.ok()) {
-        ReplyError(res, auth);
-      } else {
-        handle(req, res);
-      }
-      const absl::StatusCode code = res.status < 300   ? absl::StatusCode::kOk
-                                    : res.status == 400 ? absl::StatusCode::kInvalidArgument
-                                    : res.status == 401 ? absl::StatusCode::kUnauthenticated
-                                    : res.status == 404 ? absl::StatusCode::kNotFound
-                                    : res.status == 429 ? absl::StatusCode::kResourceExhausted
-                                    : res.status == 503 ? absl::StatusCode::kUnavailable
-                                    : res.status == 504 ? absl::StatusCode::kDeadlineExceeded
-                                                        : absl::StatusCode::kInternal;
-      metrics->RecordRequest(absl::StrCat("HTTP ", name), code, absl::Now() - start);
+      if (status.ok()) status = handle(req, res);
+      if (!status.ok()) ReplyError(res, status);
+      metrics->RecordRequest(absl::StrCat("HTTP ", name), status.code(), absl::Now() - start);
     };
   };
 
   server.Get("/v2/health/live",
              route("live", false, [](const httplib::Request&, httplib::Response& res) {
                ReplyJson(res, 200, {{"live", true}});
+               return absl::OkStatus();
              }));
   server.Get("/v2/health/ready",
              route("ready", false, [repository](const httplib::Request&, httplib::Response& res) {
                const bool ready = repository->AllModelsReady();
                ReplyJson(res, ready ? 200 : 503, {{"ready", ready}});
+               return absl::OkStatus();
              }));
   server.Get("/v2", route("server_metadata", false,
                           [](const httplib::Request&, httplib::Response& res) {
                             ReplyJson(res, 200,
                                       {{"name", "murmur"}, {"version", "1"},
                                        {"extensions", json::array()}});
+                            return absl::OkStatus();
                           }));
   for (bool versioned : {false, true}) {
     server.Get(ModelRoute("", versioned),
                route("model_metadata", false,
                      [repository](const httplib::Request& req, httplib::Response& res) {
                        absl::StatusOr<ModelRef> ref = ModelOf(req);
-                       if (!ref.ok()) return ReplyError(res, ref.status());
+                       if (!ref.ok()) return ref.status();
                        inference::ModelMetadataResponse metadata;
                        absl::Status filled = kserve::FillModelMetadata(
                            *repository, ref->name, ref->version, &metadata);
-                       if (!filled.ok()) return ReplyError(res, filled);
+                       if (!filled.ok()) return filled;
                        ReplyJson(res, 200, MetadataJson(metadata));
+                       return absl::OkStatus();
                      }));
     server.Get(ModelRoute("/ready", versioned),
                route("model_ready", false,
                      [repository](const httplib::Request& req, httplib::Response& res) {
                        absl::StatusOr<ModelRef> ref = ModelOf(req);
-                       if (!ref.ok()) return ReplyError(res, ref.status());
+                       if (!ref.ok()) return ref.status();
                        const bool ready = repository->Get(ref->name, ref->version).ok();
                        ReplyJson(res, ready ? 200 : 503, {{"name", ref->name}, {"ready", ready}});
+                       return absl::OkStatus();
                      }));
     server.Post(
         ModelRoute("/infer", versioned),
@@ -258,17 +253,17 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
               [runner, timeout = options.timeout](const httplib::Request& req,
                                                   httplib::Response& res) {
                 absl::StatusOr<ModelRef> ref = ModelOf(req);
-                if (!ref.ok()) return ReplyError(res, ref.status());
+                if (!ref.ok()) return ref.status();
                 absl::StatusOr<json> body = ParseBody(req);
-                if (!body.ok()) return ReplyError(res, body.status());
+                if (!body.ok()) return body.status();
                 absl::StatusOr<inference::ModelInferRequest> request = ToInferRequest(*body, *ref);
-                if (!request.ok()) return ReplyError(res, request.status());
+                if (!request.ok()) return request.status();
                 absl::StatusOr<kserve::InferRequest> parsed = kserve::ParseInferRequest(*request);
-                if (!parsed.ok()) return ReplyError(res, parsed.status());
+                if (!parsed.ok()) return parsed.status();
                 ClassifyCall call = std::move(parsed->call);
                 absl::StatusOr<ClassifyOutcome> outcome =
                     ClassifyAndWait(*runner, std::move(call), timeout);
-                if (!outcome.ok()) return ReplyError(res, outcome.status());
+                if (!outcome.ok()) return outcome.status();
                 inference::ModelInferResponse response;
                 kserve::FillInferResponse(*parsed, *outcome, &response);
                 outcome = absl::CancelledError("");  // release the version
@@ -280,6 +275,7 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                   out["outputs"].push_back(TensorJson(tensor));
                 }
                 ReplyJson(res, 200, out);
+                return absl::OkStatus();
               }));
   }
   server.Post("/v1/classify",
@@ -287,16 +283,16 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                     [runner, timeout = options.timeout](const httplib::Request& req,
                                                         httplib::Response& res) {
                       absl::StatusOr<json> body = ParseBody(req);
-                      if (!body.ok()) return ReplyError(res, body.status());
+                      if (!body.ok()) return body.status();
                       ClassifyCall call;
                       if (!body->contains("texts") || !(*body)["texts"].is_array()) {
-                        return ReplyError(res, absl::InvalidArgumentError(
-                                                   "\"texts\" must be an array of strings"));
+                        return absl::InvalidArgumentError(
+                                                   "\"texts\" must be an array of strings");
                       }
                       for (const json& text : (*body)["texts"]) {
                         if (!text.is_string()) {
-                          return ReplyError(res, absl::InvalidArgumentError(
-                                                     "\"texts\" must be an array of strings"));
+                          return absl::InvalidArgumentError(
+                                                     "\"texts\" must be an array of strings");
                         }
                         call.texts.push_back(text.get<std::string>());
                       }
@@ -308,7 +304,7 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                       }
                       absl::StatusOr<ClassifyOutcome> outcome =
                           ClassifyAndWait(*runner, std::move(call), timeout);
-                      if (!outcome.ok()) return ReplyError(res, outcome.status());
+                      if (!outcome.ok()) return outcome.status();
                       // Each result as `murmur classify` prints a line.
                       json results = json::array();
                       for (const model::Prediction& p : outcome->predictions) {
@@ -321,6 +317,7 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                                 {{"model", outcome->served->model()},
                                  {"model_version", outcome->served->version()},
                                  {"results", results}});
+                      return absl::OkStatus();
                     }));
   server.Get("/v1/models", route("models", false, [repository](const httplib::Request&,
                                                                  httplib::Response& res) {
@@ -335,14 +332,18 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                  models.push_back({{"name", name}, {"versions", versions}});
                }
                ReplyJson(res, 200, {{"models", models}});
+               return absl::OkStatus();
              }));
   server.Get("/", route("page", false, [](const httplib::Request&, httplib::Response& res) {
                res.set_content(ClassifierPage(), "text/html; charset=utf-8");
+               return absl::OkStatus();
              }));
-  server.Get("/openapi.json",
-             route("openapi", false, [](const httplib::Request&, httplib::Response& res) {
-               res.set_content(OpenApiDocument(), "application/json");
-             }));
+  server.Get("/openapi.json", route("openapi", false,
+                                    [document = OpenApiDocument()](const httplib::Request&,
+                                                                   httplib::Response& res) {
+                                      res.set_content(document, "application/json");
+                                      return absl::OkStatus();
+                                    }));
   server.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics->Text(), "text/plain; version=0.0.4");
   });

@@ -147,7 +147,7 @@ struct ElasticWorker::Impl {
       rejoin = false;
       last_contact = Clock::now();
     }
-    Logf("[worker %s] joined as %s", options.name.c_str(),
+    Logf("[worker %s] joined as %s", options.name,
          response->worker_id().c_str());
     return absl::OkStatus();
   }
@@ -255,14 +255,14 @@ struct ElasticWorker::Impl {
       if (!outage_logged && away * 1000 > 2 * heartbeat_interval_ms) {
         outage_logged = true;
         Logf("[worker %s] coordinator unreachable (%s); training on, reports "
-             "buffered", options.name.c_str(), std::string(status.message()).c_str());
+             "buffered", options.name, status.message());
       }
       return;
     }
     last_contact = Clock::now();
     if (outage_logged) {
       outage_logged = false;
-      Logf("[worker %s] coordinator reachable again", options.name.c_str());
+      Logf("[worker %s] coordinator reachable again", options.name);
     }
     bool abort = false;
     if (status.ok()) {
@@ -278,7 +278,7 @@ struct ElasticWorker::Impl {
       // Declared dead (or a coordinator that never knew us): the group went on without us.
       if (!rejoin) {
         Logf("[worker %s] %s: discarding state, joining again",
-             options.name.c_str(), std::string(status.message()).c_str());
+             options.name, status.message());
       }
       rejoin = true;
       abort = true;
@@ -292,7 +292,7 @@ struct ElasticWorker::Impl {
     if (away > std::chrono::milliseconds(spec.coordinator_outage_ms())) {
       if (!finished) {
         Logf("[worker %s] no answer from the coordinator for %.0f s: stopping "
-             "at this step boundary until it is back", options.name.c_str(),
+             "at this step boundary until it is back", options.name,
              std::chrono::duration<double>(away).count());
       }
       return true;
@@ -530,8 +530,8 @@ struct ElasticWorker::Impl {
     // What the coordinator has not heard yet (a drained worker's last windows) before leaving.
     if (auto flushed = reports->Flush(absl::Now() + absl::Seconds(30)); !flushed.ok()) {
       Logf("[worker %s] leaving with %zu reports undelivered: %s",
-           options.name.c_str(), reports->pending(),
-           std::string(flushed.message()).c_str());
+           options.name, reports->pending(),
+           flushed.message());
     }
     v1::LeaveRequest leave;
     leave.set_worker_id(WorkerId());
@@ -646,12 +646,12 @@ struct ElasticWorker::Impl {
       auto comm = form_group(*assignment);
       if (!comm.ok()) {
         Logf("[worker %s] generation %lld: %s; regrouping",
-             options.name.c_str(), static_cast<long long>(last_generation),
-             std::string(comm.status().message()).c_str());
+             options.name, static_cast<long long>(last_generation),
+             comm.status().message());
         continue;
       }
       Logf("[worker %s] generation %lld: rank %d of %d, step %lld, epoch %d",
-           options.name.c_str(), static_cast<long long>(last_generation),
+           options.name, static_cast<long long>(last_generation),
            assignment->rank(), assignment->world_size(),
            static_cast<long long>(assignment->global_step()),
            assignment->plan().epoch());
@@ -664,13 +664,13 @@ struct ElasticWorker::Impl {
       absl::Status trained = SyncState(*assignment, **comm);
       if (!trained.ok()) {
         Logf("[worker %s] state sync failed: %s; regrouping",
-             options.name.c_str(), std::string(trained.message()).c_str());
+             options.name, trained.message());
       } else {
         trained = TrainGeneration(*assignment, **comm);
         if (!trained.ok()) {
           Logf("[worker %s] generation %lld ended: %s; regrouping",
-               options.name.c_str(), static_cast<long long>(last_generation),
-               std::string(trained.message()).c_str());
+               options.name, static_cast<long long>(last_generation),
+               trained.message());
         }
       }
       {
@@ -736,15 +736,15 @@ absl::StatusOr<std::unique_ptr<ElasticWorker>> ElasticWorker::Create(
         const int64_t count = ++self->refused_reports;
         if (count <= 3 || count % 100 == 0) {
           Logf("[worker %s] report refused (%lld so far): %s",
-               self->options.name.c_str(), static_cast<long long>(count),
-               std::string(refused.message()).c_str());
+               self->options.name, static_cast<long long>(count),
+               refused.message());
         }
       });
   auto metrics = WorkerMetrics::Create(impl->options.host, impl->options.metrics_port);
   if (!metrics.ok()) return metrics.status();
   impl->metrics = *std::move(metrics);
   if (impl->metrics->port() >= 0) {
-    Logf("[worker %s] metrics on port %d", impl->options.name.c_str(),
+    Logf("[worker %s] metrics on port %d", impl->options.name,
          impl->metrics->port());
   }
   return std::unique_ptr<ElasticWorker>(new ElasticWorker(std::move(impl)));

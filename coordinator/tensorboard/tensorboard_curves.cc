@@ -22,7 +22,7 @@ void TensorBoardCurves::Add(const std::string& tag, int64_t step, double value,
   if (failed_) return;
   if (auto added = writer_->AddScalar(tag, step, value, wall_time); !added.ok()) {
     failed_ = true;
-    Logf("TensorBoard curves stop: %s", std::string(added.message()).c_str());
+    Logf("TensorBoard curves stop: %s", added.message());
   }
 }
 
@@ -31,7 +31,7 @@ void TensorBoardCurves::Flush(double wall_time) {
   last_flush_ = wall_time;
   if (auto flushed = writer_->Flush(); !flushed.ok()) {
     failed_ = true;
-    Logf("TensorBoard curves stop: %s", std::string(flushed.message()).c_str());
+    Logf("TensorBoard curves stop: %s", flushed.message());
   }
 }
 
