@@ -3,7 +3,6 @@
 //   murmur watch  --coordinator HOST:PORT [--after N] [--until KIND]
 //   murmur scale  --coordinator HOST:PORT [--min N] [--max N]
 //   murmur drain  --coordinator HOST:PORT --worker ID
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <iostream>
@@ -18,6 +17,7 @@
 #include "client/commands.h"
 #include "client/job_format.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "proto/job_json.h"
 #include "proto/job_state_names.h"
 
 namespace murmur::client {
@@ -79,13 +79,7 @@ int StatusCommand(const CommandArgs& args) {
   grpc::Status result = stub->GetStatus(&context, v1::GetStatusRequest(), &status);
   if (!result.ok()) return Fail("status", coordinator, result);
   if (json) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.always_print_primitive_fields = true;
-    options.preserve_proto_field_names = true;
-    std::string text;
-    (void)google::protobuf::util::MessageToJsonString(status, &text, options);
-    std::cout << text;
+    std::cout << OperatorJson(status, /*pretty=*/true);
     return 0;
   }
   std::cout << FormatProgress(status) << "\n";

@@ -11,6 +11,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -92,6 +93,10 @@ int TrainCommand(const CommandArgs& args) {
   std::string report_to = "tensorboard";
   flags.String("report-to", &report_to,
                "training curves: tensorboard (event files in OUT/tensorboard) or none");
+  int dashboard_port = 0;
+  flags.Int("dashboard-port", &dashboard_port,
+            "the coordinator's dashboard: the job live in the browser (0: pick a free port; -1: "
+            "off)");
   flags.String("out", &out, "run directory (default run/train-<time>)");
   std::vector<std::string> publish_to;
   flags.Repeated("publish-to", &publish_to,
@@ -146,8 +151,10 @@ int TrainCommand(const CommandArgs& args) {
   sigaction(SIGTERM, &action, nullptr);
 
   std::remove((out + "/port").c_str());
+  std::remove((out + "/http_port").c_str());
   std::vector<std::string> coordinator_args = {binaries->coordinator, "--spec", spec_path,
-                                               "--journal-dir", out, "--port", "0"};
+                                               "--journal-dir", out, "--port", "0",
+                                               "--http-port", absl::StrCat(dashboard_port)};
   for (const std::string& target : publish_to) {
     coordinator_args.push_back("--publish-to");
     coordinator_args.push_back(target);
@@ -166,6 +173,10 @@ int TrainCommand(const CommandArgs& args) {
   const std::string address = absl::StrCat("127.0.0.1:", *port);
   std::cout << "coordinator on " << address << "; " << workers << " workers; logs in " << out
             << "/logs\n";
+  // The coordinator wrote http_port before port.
+  if (auto http_port = ReadFile(out + "/http_port"); http_port.ok()) {
+    std::cout << "dashboard: http://127.0.0.1:" << absl::StripAsciiWhitespace(*http_port) << "/\n";
+  }
   if (report_to == "tensorboard") {
     std::cout << "training curves: tensorboard --logdir " << out << "/tensorboard\n";
   }

@@ -1,9 +1,10 @@
 // murmur-coordinator --spec JOB.json --journal-dir DIR [--port P] [--host H]
-//                    [--metrics-port M] [--serving-token-file F]
+//                    [--metrics-port M] [--http-port D] [--serving-token-file F]
 //
 // Thin: flags -> CoordinatorServer::Options -> serve until SIGTERM/SIGINT, then shut down
 // gracefully. Prints "listening on 127.0.0.1:<port>" (also written to DIR/port) once serving,
-// so launchers and tests can read the port when they passed --port 0.
+// so launchers and tests can read the port when they passed --port 0; likewise "dashboard on
+// http://127.0.0.1:<port>/" (DIR/http_port) with --http-port.
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
                  "serving replica (host:port) that receives each new best checkpoint");
   flags.Int("metrics-port", &options.metrics_port,
             "Prometheus /metrics port (0: pick one; -1: off)");
+  flags.Int("http-port", &options.http_port,
+            "dashboard port: the job's page, JSON status and /metrics (0: pick one; -1: off)");
   flags.ParseOrExit(argc, argv);
   if (!serving_token_file.empty()) {
     auto token = murmur::ReadFile(serving_token_file);
@@ -54,6 +57,9 @@ int main(int argc, char** argv) {
   std::printf("listening on 127.0.0.1:%d\n", (*server)->port());
   if ((*server)->metrics_port() > 0) {
     std::printf("metrics on http://127.0.0.1:%d/metrics\n", (*server)->metrics_port());
+  }
+  if ((*server)->http_port() > 0) {
+    std::printf("dashboard on http://127.0.0.1:%d/\n", (*server)->http_port());
   }
   if (!(*server)->tensorboard_dir().empty()) {
     std::printf("training curves: tensorboard --logdir %s\n",

@@ -73,17 +73,8 @@ std::vector<prometheus::MetricFamily> JobMetrics::Collect() const {
   return families;
 }
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Create(const Job* job,
-                                                                     const std::string& bind_host,
-                                                                     int port) {
-  std::unique_ptr<MetricsServer> server(new MetricsServer(job));
-  const JobMetrics* metrics = &server->metrics_;
-  auto http = MetricsHttpServer::Create(bind_host, port, [metrics] {
-    return prometheus::TextSerializer().Serialize(metrics->Collect());
-  });
-  if (!http.ok()) return http.status();
-  server->http_ = *std::move(http);
-  return server;
+std::string JobMetricsText(const Job& job) {
+  return prometheus::TextSerializer().Serialize(JobMetrics(&job).Collect());
 }
 
 }  // namespace murmur::coordinator

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
+#include "base/metrics_http_server.h"
 #include "coordinator/checkpoint_janitor.h"
 #include "coordinator/job_spec.h"
 #include "coordinator/tensorboard/tensorboard_curves.h"
@@ -50,12 +51,21 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(Opt
   if (opts.join_settle) job_options.join_settle = *opts.join_settle;
   job_options.rendezvous_settle = opts.rendezvous_settle;
   if (opts.rendezvous_poll) job_options.rendezvous_poll = *opts.rendezvous_poll;
+  std::vector<TrainingCurveSink*> sinks = {&server->step_history_};
   if (spec->report_to() == "tensorboard") {
-    auto curves = tensorboard::TensorBoardCurves::Create(opts.journal_dir + "/tensorboard");
+    // What an earlier process of this job wrote first, so the dashboard's curves start at step 1
+    // after a restart.
+    const std::string run_dir = opts.journal_dir + "/tensorboard";
+    for (const StepPoint& point : tensorboard::ReadStepCurves(run_dir)) {
+      server->step_history_.RecordStep(point);
+    }
+    auto curves = tensorboard::TensorBoardCurves::Create(run_dir);
     if (!curves.ok()) return curves.status();
-    server->curves_ = *std::move(curves);
-    job_options.curves = server->curves_.get();
+    server->tensorboard_curves_ = *std::move(curves);
+    sinks.push_back(server->tensorboard_curves_.get());
   }
+  server->curves_ = std::make_unique<TrainingCurveFanOut>(std::move(sinks));
+  job_options.curves = server->curves_.get();
   auto job = Job::Create(std::move(job_options));
   if (!job.ok()) return job.status();
   server->job_ = *std::move(job);
@@ -79,14 +89,30 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(Opt
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", opts.bind_host, ":", opts.port));
   }
+  if (opts.metrics_port >= 0) {
+    const Job* job = server->job_.get();
+    auto metrics = StartMetricsHttpServer(opts.bind_host, opts.metrics_port,
+                                          [job] { return JobMetricsText(*job); });
+    if (!metrics.ok()) return metrics.status();
+    server->metrics_http_ = *std::move(metrics);
+  }
+  if (opts.http_port >= 0) {
+    Dashboard::Options dashboard;
+    dashboard.host = opts.bind_host;
+    dashboard.port = opts.http_port;
+    auto started = Dashboard::Start(dashboard, server->job_.get(), &server->step_history_);
+    if (!started.ok()) return started.status();
+    server->dashboard_ = *std::move(started);
+    // Before DIR/port: a launcher that waited for that file finds this one too.
+    if (auto status = WriteFileAtomically(opts.journal_dir + "/http_port",
+                                          absl::StrCat(server->dashboard_->port(), "\n"));
+        !status.ok()) {
+      return status;
+    }
+  }
   if (auto status = WriteFileAtomically(opts.journal_dir + "/port", absl::StrCat(server->port_, "\n"));
       !status.ok()) {
     return status;
-  }
-  if (opts.metrics_port >= 0) {
-    auto metrics = MetricsServer::Create(server->job_.get(), opts.bind_host, opts.metrics_port);
-    if (!metrics.ok()) return metrics.status();
-    server->metrics_ = *std::move(metrics);
   }
   if (opts.run_background_loop) {
     CoordinatorServer* self = server.get();
@@ -122,7 +148,8 @@ void CoordinatorServer::Shutdown() {
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
-  metrics_.reset();
+  dashboard_.reset();
+  metrics_http_.reset();
   publisher_.reset();
   done_.Notify();
 }

@@ -2,8 +2,8 @@
 // epoch plans range over), restores or starts the Job, and serves WorkerCoordination and
 // JobControl over gRPC, with the failure-detection loop ticking in the background.
 //
-// Owns the Job, the store, the services, the gRPC server, the metrics server and the loop
-// thread. Thread-safe;
+// Owns the Job, the store, the services, the gRPC server, the metrics and dashboard HTTP
+// servers and the loop thread. Thread-safe;
 // Shutdown() may be called from any thread (e.g. a signal-watching one), and the destructor
 // shuts down. Tests create it on port 0 and may turn the loop off to tick by hand.
 #ifndef MURMUR_COORDINATOR_SERVER_H_
@@ -21,7 +21,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "base/http_server.h"
 #include "coordinator/clock.h"
+#include "coordinator/dashboard/dashboard.h"
+#include "coordinator/dashboard/step_history.h"
 #include "coordinator/job.h"
 #include "coordinator/kv_store.h"
 #include "coordinator/metrics.h"
@@ -42,6 +45,9 @@ class CoordinatorServer {
     int port = 0;
     // Prometheus /metrics on this port (0: pick one; -1: off). Default -1.
     int metrics_port = -1;
+    // The dashboard (dashboard/dashboard.h) on this port (0: pick one; -1: off); the port
+    // bound is also written to journal_dir/http_port, before journal_dir/port. Default -1.
+    int http_port = -1;
     // Default: the real clock.
     const Clock* clock = nullptr;
     // Tick the Job (failure detection, settle periods) every tick_interval. Default on, 100 ms.
@@ -67,12 +73,14 @@ class CoordinatorServer {
   // The port actually bound.
   int port() const { return port_; }
   // The metrics port actually bound (0 when metrics are off).
-  int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : 0; }
+  int metrics_port() const { return metrics_http_ != nullptr ? metrics_http_->port() : 0; }
+  // The dashboard's port (0 when it is off).
+  int http_port() const { return dashboard_ != nullptr ? dashboard_->port() : 0; }
   Job* job() { return job_.get(); }
   // The run directory of the job's TensorBoard event files; "" when the spec's report_to is
   // "none".
   std::string tensorboard_dir() const {
-    return curves_ != nullptr ? options_.journal_dir + "/tensorboard" : "";
+    return tensorboard_curves_ != nullptr ? options_.journal_dir + "/tensorboard" : "";
   }
   KeyValueStore* store() { return &store_; }
 
@@ -88,13 +96,16 @@ class CoordinatorServer {
   const Options options_;
   KeyValueStore store_;
   // Declared before the Job, which writes to them until it is destroyed.
-  std::unique_ptr<TrainingCurveSink> curves_;
+  std::unique_ptr<TrainingCurveSink> tensorboard_curves_;
+  StepHistory step_history_;
+  std::unique_ptr<TrainingCurveFanOut> curves_;
   std::unique_ptr<Job> job_;
   std::unique_ptr<WorkerCoordinationService> worker_service_;
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<JobControlService> control_service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<MetricsServer> metrics_;
+  std::unique_ptr<HttpServer> metrics_http_;
+  std::unique_ptr<Dashboard> dashboard_;
   int port_ = 0;
   std::thread loop_;
   absl::Notification stop_loop_;

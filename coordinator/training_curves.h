@@ -1,7 +1,8 @@
 // Where the coordinator sends a job's training curves as it records them: each applied step
-// once (its loss, learning rate and the job's throughput then), and each evaluation. The
-// TensorBoard event files of the run directory are the real sink (tensorboard/
-// tensorboard_curves.h); tests give a fake.
+// once (its loss, learning rate and the job's throughput then), and each evaluation. The sinks:
+// the TensorBoard event files of the run directory (tensorboard/tensorboard_curves.h) and the
+// dashboard's in-memory history (dashboard/step_history.h), both fed through a
+// TrainingCurveFanOut; tests give a fake.
 //
 // The Job calls a sink with its lock held, in step order: implementations must be quick
 // (buffered writes), must not call back into the Job, and need not be thread-safe.
@@ -9,6 +10,8 @@
 #define MURMUR_COORDINATOR_TRAINING_CURVES_H_
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "proto/coordinator.pb.h"
 
@@ -30,6 +33,22 @@ class TrainingCurveSink {
   // `masked_lm`: the accuracy is of masked tokens (named so), and there are no classes.
   virtual void RecordEvaluation(const v1::EvaluationMetrics& metrics, double wall_time,
                                 bool masked_lm) = 0;
+};
+
+// Passes every point to each of `sinks` (borrowed; they must outlive it), in order.
+class TrainingCurveFanOut final : public TrainingCurveSink {
+ public:
+  explicit TrainingCurveFanOut(std::vector<TrainingCurveSink*> sinks) : sinks_(std::move(sinks)) {}
+  void RecordStep(const StepPoint& point) override {
+    for (TrainingCurveSink* sink : sinks_) sink->RecordStep(point);
+  }
+  void RecordEvaluation(const v1::EvaluationMetrics& metrics, double wall_time,
+                        bool masked_lm) override {
+    for (TrainingCurveSink* sink : sinks_) sink->RecordEvaluation(metrics, wall_time, masked_lm);
+  }
+
+ private:
+  const std::vector<TrainingCurveSink*> sinks_;
 };
 
 }  // namespace murmur::coordinator

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/metrics_http_server.h"
 #include "nlohmann/json.hpp"
 #include "serving/bearer_token.h"
 #include "serving/http_page.h"
@@ -179,17 +180,9 @@ std::string ModelRoute(const std::string& suffix, bool versioned) {
   return absl::StrCat("/v2/models/([^/]+)", versioned ? "/versions/([^/]+)" : "", suffix);
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
-                                                        const ModelRepository* repository,
-                                                        const ClassifyRunner* runner,
-                                                        ServingMetrics* metrics) {
-  std::unique_ptr<HttpApi> api(new HttpApi());
-  api->server_ = std::make_unique<httplib::Server>();
-  httplib::Server& server = *api->server_;
-  server.set_payload_max_length(options.max_body_bytes);
-
+void AddRoutes(httplib::Server& server, const HttpApi::Options& options,
+               const ModelRepository* repository, const ClassifyRunner* runner,
+               ServingMetrics* metrics) {
   // Every handler: the inference token on inference routes, JSON errors with the REST status
   // of the handler's absl::Status, and metrics by route and that status's code.
   using Handler = std::function<absl::Status(const httplib::Request&, httplib::Response&)>;
@@ -218,13 +211,11 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                ReplyJson(res, ready ? 200 : 503, {{"ready", ready}});
                return absl::OkStatus();
              }));
-  server.Get("/v2", route("server_metadata", false,
-                          [](const httplib::Request&, httplib::Response& res) {
-                            ReplyJson(res, 200,
-                                      {{"name", "murmur"}, {"version", "1"},
-                                       {"extensions", json::array()}});
-                            return absl::OkStatus();
-                          }));
+  server.Get(
+      "/v2", route("server_metadata", false, [](const httplib::Request&, httplib::Response& res) {
+        ReplyJson(res, 200, {{"name", "murmur"}, {"version", "1"}, {"extensions", json::array()}});
+        return absl::OkStatus();
+      }));
   for (bool versioned : {false, true}) {
     server.Get(ModelRoute("", versioned),
                route("model_metadata", false,
@@ -232,8 +223,8 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                        absl::StatusOr<ModelRef> ref = ModelOf(req);
                        if (!ref.ok()) return ref.status();
                        inference::ModelMetadataResponse metadata;
-                       absl::Status filled = kserve::FillModelMetadata(
-                           *repository, ref->name, ref->version, &metadata);
+                       absl::Status filled = kserve::FillModelMetadata(*repository, ref->name,
+                                                                       ref->version, &metadata);
                        if (!filled.ok()) return filled;
                        ReplyJson(res, 200, MetadataJson(metadata));
                        return absl::OkStatus();
@@ -278,49 +269,48 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                 return absl::OkStatus();
               }));
   }
-  server.Post("/v1/classify",
-              route("classify", true,
-                    [runner, timeout = options.timeout](const httplib::Request& req,
-                                                        httplib::Response& res) {
-                      absl::StatusOr<json> body = ParseBody(req);
-                      if (!body.ok()) return body.status();
-                      ClassifyCall call;
-                      if (!body->contains("texts") || !(*body)["texts"].is_array()) {
-                        return absl::InvalidArgumentError(
-                                                   "\"texts\" must be an array of strings");
-                      }
-                      for (const json& text : (*body)["texts"]) {
-                        if (!text.is_string()) {
-                          return absl::InvalidArgumentError(
-                                                     "\"texts\" must be an array of strings");
-                        }
-                        call.texts.push_back(text.get<std::string>());
-                      }
-                      if (body->contains("model") && (*body)["model"].is_string()) {
-                        call.model = (*body)["model"].get<std::string>();
-                      }
-                      if (body->contains("version") && (*body)["version"].is_number_integer()) {
-                        call.version = (*body)["version"].get<int64_t>();
-                      }
-                      absl::StatusOr<ClassifyOutcome> outcome =
-                          ClassifyAndWait(*runner, std::move(call), timeout);
-                      if (!outcome.ok()) return outcome.status();
-                      // Each result as `murmur classify` prints a line.
-                      json results = json::array();
-                      for (const model::Prediction& p : outcome->predictions) {
-                        results.push_back({{"label", p.label},
-                                           {"score", p.score},
-                                           {"probabilities", p.probabilities},
-                                           {"model_version", outcome->served->version()}});
-                      }
-                      ReplyJson(res, 200,
-                                {{"model", outcome->served->model()},
-                                 {"model_version", outcome->served->version()},
-                                 {"results", results}});
-                      return absl::OkStatus();
-                    }));
-  server.Get("/v1/models", route("models", false, [repository](const httplib::Request&,
-                                                                 httplib::Response& res) {
+  server.Post(
+      "/v1/classify",
+      route(
+          "classify", true,
+          [runner, timeout = options.timeout](const httplib::Request& req, httplib::Response& res) {
+            absl::StatusOr<json> body = ParseBody(req);
+            if (!body.ok()) return body.status();
+            ClassifyCall call;
+            if (!body->contains("texts") || !(*body)["texts"].is_array()) {
+              return absl::InvalidArgumentError("\"texts\" must be an array of strings");
+            }
+            for (const json& text : (*body)["texts"]) {
+              if (!text.is_string()) {
+                return absl::InvalidArgumentError("\"texts\" must be an array of strings");
+              }
+              call.texts.push_back(text.get<std::string>());
+            }
+            if (body->contains("model") && (*body)["model"].is_string()) {
+              call.model = (*body)["model"].get<std::string>();
+            }
+            if (body->contains("version") && (*body)["version"].is_number_integer()) {
+              call.version = (*body)["version"].get<int64_t>();
+            }
+            absl::StatusOr<ClassifyOutcome> outcome =
+                ClassifyAndWait(*runner, std::move(call), timeout);
+            if (!outcome.ok()) return outcome.status();
+            // Each result as `murmur classify` prints a line.
+            json results = json::array();
+            for (const model::Prediction& p : outcome->predictions) {
+              results.push_back({{"label", p.label},
+                                 {"score", p.score},
+                                 {"probabilities", p.probabilities},
+                                 {"model_version", outcome->served->version()}});
+            }
+            ReplyJson(res, 200,
+                      {{"model", outcome->served->model()},
+                       {"model_version", outcome->served->version()},
+                       {"results", results}});
+            return absl::OkStatus();
+          }));
+  server.Get("/v1/models",
+             route("models", false, [repository](const httplib::Request&, httplib::Response& res) {
                json models = json::array();
                for (const std::string& name : repository->Models()) {
                  json versions = json::array();
@@ -339,59 +329,68 @@ absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
                return absl::OkStatus();
              }));
   server.Get("/openapi.json", route("openapi", false,
-                                    [document = OpenApiDocument()](const httplib::Request&,
-                                                                   httplib::Response& res) {
+                                    [document = HttpApi::OpenApiDocument()](
+                                        const httplib::Request&, httplib::Response& res) {
                                       res.set_content(document, "application/json");
                                       return absl::OkStatus();
                                     }));
-  server.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics->Text(), "text/plain; version=0.0.4");
-  });
+  AddMetricsRoute(server, [metrics] { return metrics->Text(); });
   // Unknown routes (and httplib's own refusals, e.g. 413) answer in the same JSON shape.
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string message =
-        res.status == 404   ? absl::StrCat("no route ", req.method, " ", req.path)
-        : res.status == 413 ? std::string("request body too large")
-                            : absl::StrCat("HTTP ", res.status);
+    const std::string message = res.status == 404
+                                    ? absl::StrCat("no route ", req.method, " ", req.path)
+                                : res.status == 413 ? std::string("request body too large")
+                                                    : absl::StrCat("HTTP ", res.status);
     res.set_content(Dump(json({{"error", message}})), "application/json");
   });
+}
 
-  const int port = options.port == 0 ? server.bind_to_any_port(options.host)
-                                     : (server.bind_to_port(options.host, options.port)
-                                            ? options.port
-                                            : -1);
-  if (port <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("HTTP API: cannot listen on ", options.host, ":", options.port));
-  }
-  api->port_ = port;
-  api->listener_ = std::thread([server = api->server_.get()] { server->listen_after_bind(); });
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpApi>> HttpApi::Start(Options options,
+                                                        const ModelRepository* repository,
+                                                        const ClassifyRunner* runner,
+                                                        ServingMetrics* metrics) {
+  HttpServer::Options http;
+  http.name = "HTTP API";
+  http.host = options.host;
+  http.port = options.port;
+  http.max_body_bytes = options.max_body_bytes;
+  // Each handler waits for its batch: concurrent clients can only be batched together if as
+  // many handlers are free.
+  http.handler_threads = options.handler_threads;
+  auto server = HttpServer::Start(http, [&](httplib::Server& server) {
+    AddRoutes(server, options, repository, runner, metrics);
+  });
+  if (!server.ok()) return server.status();
+  std::unique_ptr<HttpApi> api(new HttpApi());
+  api->http_ = *std::move(server);
   return api;
 }
 
 HttpApi::~HttpApi() { Stop(); }
 
 void HttpApi::Stop() {
-  if (server_ != nullptr) server_->stop();
-  if (listener_.joinable()) listener_.join();
+  if (http_ != nullptr) http_->Stop();
 }
+
+int HttpApi::port() const { return http_->port(); }
 
 std::string HttpApi::OpenApiDocument() {
   const json error = {{"$ref", "#/components/schemas/Error"}};
   auto responses = [&](std::initializer_list<int> errors) {
     json out = {{"200", {{"description", "OK"}}}};
     for (int code : errors) {
-      out[std::to_string(code)] = {
-          {"description", "error"},
-          {"content", {{"application/json", {{"schema", error}}}}}};
+      out[std::to_string(code)] = {{"description", "error"},
+                                   {"content", {{"application/json", {{"schema", error}}}}}};
     }
     return out;
   };
-  const json model_param = {{"name", "model"}, {"in", "path"}, {"required", true},
-                            {"schema", {{"type", "string"}}}};
-  const json version_param = {{"name", "version"}, {"in", "path"}, {"required", true},
-                              {"schema", {{"type", "string"}}}};
+  const json model_param = {
+      {"name", "model"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}};
+  const json version_param = {
+      {"name", "version"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}};
   const json infer_body = {
       {"required", true},
       {"content",
@@ -408,11 +407,11 @@ std::string HttpApi::OpenApiDocument() {
                 {"items", {{"$ref", "#/components/schemas/Tensor"}}}}},
               {"outputs",
                {{"type", "array"},
-                {"description", "\"probabilities\" (FP32 [N, labels]) and/or \"label\" (BYTES "
-                                "[N]); default both"},
+                {"description",
+                 "\"probabilities\" (FP32 [N, labels]) and/or \"label\" (BYTES "
+                 "[N]); default both"},
                 {"items",
-                 {{"type", "object"},
-                  {"properties", {{"name", {{"type", "string"}}}}}}}}}}}}}}}}}};
+                 {{"type", "object"}, {"properties", {{"name", {{"type", "string"}}}}}}}}}}}}}}}}}};
   json paths;
   paths["/v2/health/live"]["get"] = {{"summary", "liveness"}, {"responses", responses({})}};
   paths["/v2/health/ready"]["get"] = {{"summary", "every model has a ready version"},
@@ -460,14 +459,14 @@ std::string HttpApi::OpenApiDocument() {
       {"info",
        {{"title", "murmur-serve HTTP API"},
         {"version", "1"},
-        {"description", "KServe v2 REST and murmur's /v1/classify. Inference routes need "
-                        "'Authorization: Bearer <token>' when the server has an inference "
-                        "token."}}},
+        {"description",
+         "KServe v2 REST and murmur's /v1/classify. Inference routes need "
+         "'Authorization: Bearer <token>' when the server has an inference "
+         "token."}}},
       {"paths", paths},
       {"components",
        {{"schemas",
-         {{"Error",
-           {{"type", "object"}, {"properties", {{"error", {{"type", "string"}}}}}}},
+         {{"Error", {{"type", "object"}, {"properties", {{"error", {{"type", "string"}}}}}}},
           {"Tensor",
            {{"type", "object"},
             {"required", {"name", "datatype", "shape", "data"}},

@@ -10,8 +10,8 @@
 // 400 bad request, 401 no or wrong token, 404 unknown model/version/route, 413 body too large,
 // 429 queue full, 503 not ready, 504 deadline.
 //
-// cpp-httplib (Debian's libcpp-httplib) serves it: a listener thread and a pool of handler
-// threads, each handling a request synchronously (waiting for its batch). Ownership: borrows the
+// base/http_server.h (cpp-httplib) serves it: a listener thread and a pool of handler threads,
+// each handling a request synchronously (waiting for its batch). Ownership: borrows the
 // repository, runner and metrics, which must outlive it. Thread-safe.
 #ifndef MURMUR_SERVING_HTTP_API_H_
 #define MURMUR_SERVING_HTTP_API_H_
@@ -19,17 +19,13 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/http_server.h"
 #include "serving/classify_runner.h"
 #include "serving/metrics.h"
 #include "serving/model_repository.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace murmur::serving {
 
@@ -45,6 +41,9 @@ class HttpApi {
     absl::Duration timeout = absl::Seconds(30);
     // Request bodies beyond this are refused with 413. Default 4 MiB.
     size_t max_body_bytes = 4 << 20;
+    // Requests handled at once (each waits for its batch, so this bounds how many HTTP clients
+    // share a batch); more wait for a handler. Default 64.
+    int handler_threads = 64;
   };
 
   static absl::StatusOr<std::unique_ptr<HttpApi>> Start(Options options,
@@ -55,7 +54,7 @@ class HttpApi {
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;
 
-  int port() const { return port_; }
+  int port() const;
   // Stops accepting and waits for the listener; requests in flight finish.
   void Stop();
 
@@ -65,9 +64,7 @@ class HttpApi {
  private:
   HttpApi() = default;
 
-  std::unique_ptr<httplib::Server> server_;
-  std::thread listener_;
-  int port_ = 0;
+  std::unique_ptr<HttpServer> http_;
 };
 
 }  // namespace murmur::serving

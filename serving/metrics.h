@@ -1,7 +1,7 @@
 // Prometheus metrics of murmur-serve (prometheus-cpp): requests by method and code, request
 // latency, queue time, batch size and padded tokens, texts classified, current model version,
 // queue depth. Text() renders the registry in the exposition format; the server's metrics port
-// (MetricsHttpServer) serves it.
+// (base/metrics_http_server.h) serves it.
 //
 // Thread-safety: all methods are thread-safe. Counters for (method, code) pairs are created on
 // first use under a lock and cached, so the request path takes one short lock.

@@ -95,7 +95,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options,
 
   if (options.metrics_port >= 0) {
     ServingMetrics* metrics = server->metrics_.get();
-    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http = MetricsHttpServer::Create(
+    absl::StatusOr<std::unique_ptr<HttpServer>> http = StartMetricsHttpServer(
         options.host, options.metrics_port, [metrics] { return metrics->Text(); });
     if (!http.ok()) return http.status();
     server->metrics_http_ = std::move(*http);

@@ -96,7 +96,7 @@ class Server {
   std::unique_ptr<InferenceServiceImpl> inference_service_;
   std::unique_ptr<RepositoryServiceImpl> repository_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
-  std::unique_ptr<MetricsHttpServer> metrics_http_;
+  std::unique_ptr<HttpServer> metrics_http_;
   std::unique_ptr<HttpApi> http_api_;
   int port_ = 0;
   int metrics_port_ = -1;

@@ -353,6 +353,7 @@ struct ElasticWorker::Impl {
       for (double v : eval->precision) m->add_precision(v);
       for (double v : eval->recall) m->add_recall(v);
       for (double v : eval->f1) m->add_f1(v);
+      for (int64_t count : eval->confusion) m->add_confusion(count);
       m->set_examples(eval->examples);
     }
     reports->Add(std::move(report));

@@ -114,6 +114,9 @@ class ClassificationObjective
                                                  : 0);
     }
     result.accuracy = correct / std::max(1.0, c[1]);
+    for (int64_t cell = 0; cell < k_classes * k_classes; ++cell) {
+      result.confusion.push_back(static_cast<int64_t>(c[2 + cell]));
+    }
     return result;
   }
 

@@ -40,6 +40,8 @@ struct EvalResult {
   double loss = 0;      // mean per example (classification) or per masked token (masked-LM)
   double accuracy = 0;  // of the labels, or of the masked tokens
   std::vector<double> precision, recall, f1;  // per class (classification only)
+  // Row-major [true class][predicted class] counts (classification only).
+  std::vector<int64_t> confusion;
   int64_t examples = 0;  // sequences evaluated
 };
 

@@ -65,6 +65,17 @@ TEST(TrainerTest, LearnsTheSyntheticTaskAndEvaluates) {
   EXPECT_GT(eval->accuracy, 0.8);
   ASSERT_EQ(eval->f1.size(), 2u);
   EXPECT_GT(eval->f1[1], 0.7);
+  // The confusion matrix holds every example once, and its diagonal is the accuracy.
+  ASSERT_EQ(eval->confusion.size(), 4u);
+  int64_t total = 0;
+  for (int64_t count : eval->confusion) total += count;
+  EXPECT_EQ(total, eval->examples);
+  EXPECT_DOUBLE_EQ(static_cast<double>(eval->confusion[0] + eval->confusion[3]) / total,
+                   eval->accuracy);
+  // Row 1 is the positives: its diagonal cell over the row is their recall.
+  EXPECT_DOUBLE_EQ(static_cast<double>(eval->confusion[3]) /
+                       (eval->confusion[2] + eval->confusion[3]),
+                   eval->recall[1]);
 }
 
 TEST(TrainerTest, CheckpointRoundTripRestoresWeightsAndOptimizer) {

@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Create(const std::
   std::unique_ptr<WorkerMetrics> metrics(new WorkerMetrics());
   if (port < 0) return metrics;
   const WorkerMetrics* self = metrics.get();
-  auto http = MetricsHttpServer::Create(host, port, [self] { return self->Text(); });
+  auto http = StartMetricsHttpServer(host, port, [self] { return self->Text(); });
   if (!http.ok()) return http.status();
   metrics->http_ = *std::move(http);
   return metrics;

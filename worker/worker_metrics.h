@@ -1,5 +1,5 @@
 // Prometheus metrics of one training worker (prometheus-cpp core), served on the worker's own
-// /metrics port by MetricsHttpServer when one is configured:
+// /metrics port (base/metrics_http_server.h) when one is configured:
 //   murmur_worker_samples_per_second      gauge      this rank's samples / wall time of the step
 //   murmur_worker_step_seconds            histogram  wall time of an optimizer step
 //   murmur_worker_allreduce_wait_seconds  histogram  waiting for the gradient all-reduce after
@@ -77,7 +77,7 @@ class WorkerMetrics {
   prometheus::Counter* samples_;
   prometheus::Counter* regroups_;
   std::atomic<bool> entered_generation_{false};
-  std::unique_ptr<MetricsHttpServer> http_;  // declared last: destroyed before what it renders
+  std::unique_ptr<HttpServer> http_;  // declared last: destroyed before what it renders
 };
 
 }  // namespace murmur::worker

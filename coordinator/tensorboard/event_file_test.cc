@@ -142,5 +142,35 @@ TEST(TensorBoardCurvesTest, StepsAndEvaluationsBecomeNamedCurves) {
   EXPECT_EQ(scalars["eval/accuracy"].count(3), 0u) << "masked-token accuracy is named as such";
 }
 
+TEST(TensorBoardCurvesTest, StepCurvesAreReadBackAcrossFilesAndSkipCorruptOnes) {
+  const std::string dir = FreshDir("read-back");
+  {
+    auto first = TensorBoardCurves::Create(dir);  // an earlier coordinator process
+    ASSERT_TRUE(first.ok()) << first.status();
+    (*first)->RecordStep({.global_step = 1, .loss = 0.7, .learning_rate = 1e-3,
+                          .samples_per_second = 250, .wall_time = 10});
+    (*first)->RecordStep({.global_step = 2, .loss = 0.6, .learning_rate = 0,
+                          .samples_per_second = 0, .wall_time = 11});
+  }
+  {
+    auto second = TensorBoardCurves::Create(dir);
+    ASSERT_TRUE(second.ok()) << second.status();
+    (*second)->RecordStep({.global_step = 3, .loss = 0.5, .learning_rate = 8e-4,
+                           .samples_per_second = 270, .wall_time = 12});
+  }
+  ASSERT_TRUE(WriteFileAtomically(dir + "/events.out.tfevents.9999999999.corrupt",
+                                  std::string(20, 'x'))
+                  .ok());
+  const std::vector<coordinator::StepPoint> points = ReadStepCurves(dir);
+  ASSERT_EQ(points.size(), 3u);
+  EXPECT_EQ(points[0].global_step, 1);
+  EXPECT_FLOAT_EQ(static_cast<float>(points[0].samples_per_second), 250.0f);
+  EXPECT_FLOAT_EQ(static_cast<float>(points[1].loss), 0.6f);
+  EXPECT_EQ(points[1].learning_rate, 0) << "not recorded, so not made up";
+  EXPECT_EQ(points[2].global_step, 3);
+  EXPECT_FLOAT_EQ(static_cast<float>(points[2].learning_rate), 8e-4f);
+  EXPECT_DOUBLE_EQ(points[2].wall_time, 12);
+}
+
 }  // namespace
 }  // namespace murmur::tensorboard

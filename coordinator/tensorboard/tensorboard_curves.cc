@@ -1,5 +1,7 @@
 #include "coordinator/tensorboard/tensorboard_curves.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
 
@@ -62,6 +64,35 @@ void TensorBoardCurves::RecordEvaluation(const v1::EvaluationMetrics& metrics, d
     if (c < metrics.f1_size()) Add("eval/f1_" + name, step, metrics.f1(c), wall_time);
   }
   Flush(wall_time);
+}
+
+std::vector<coordinator::StepPoint> ReadStepCurves(const std::string& dir) {
+  std::map<int64_t, coordinator::StepPoint> by_step;
+  for (const std::string& file : EventFiles(dir)) {
+    auto events = ReadEventFile(file);
+    if (!events.ok()) {
+      Logf("TensorBoard curves: skipping %s: %s", file, events.status().message());
+      continue;
+    }
+    for (const Event& event : *events) {
+      for (const auto& value : event.summary().value()) {
+        double coordinator::StepPoint::*field =
+            value.tag() == "train/loss"                  ? &coordinator::StepPoint::loss
+            : value.tag() == "train/learning_rate"       ? &coordinator::StepPoint::learning_rate
+            : value.tag() == "train/samples_per_second" ? &coordinator::StepPoint::samples_per_second
+                                                         : nullptr;
+        if (field == nullptr) continue;
+        coordinator::StepPoint& point = by_step[event.step()];
+        point.global_step = event.step();
+        point.wall_time = event.wall_time();
+        point.*field = value.simple_value();
+      }
+    }
+  }
+  std::vector<coordinator::StepPoint> points;
+  points.reserve(by_step.size());
+  for (const auto& [step, point] : by_step) points.push_back(point);
+  return points;
 }
 
 }  // namespace murmur::tensorboard

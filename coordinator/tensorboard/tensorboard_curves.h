@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "coordinator/tensorboard/event_file.h"
@@ -38,6 +39,12 @@ class TensorBoardCurves final : public coordinator::TrainingCurveSink {
   double last_flush_ = 0;
   bool failed_ = false;  // a write failed: said once, then the curves stop (training does not)
 };
+
+// The step points (train/loss, train/learning_rate, train/samples_per_second) of the events
+// files in `dir`, by step: what an earlier process of this coordinator wrote, so the
+// dashboard's curves survive a restart. A file that cannot be read (a coordinator killed in the
+// middle of a record leaves one) is skipped with a log line.
+std::vector<coordinator::StepPoint> ReadStepCurves(const std::string& dir);
 
 }  // namespace murmur::tensorboard
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CUDA worker (murmur-worker with the NCCL communicator) and the GPU tests on the
 # accelerator machine, from the bundle deploy/gpu/bundle.sh made (.gpu/): libtorch, CUDA and
-# NCCL come from the machine's PyTorch, gRPC/Abseil/utf8proc/prometheus-cpp from the bundle.
+# NCCL come from the machine's PyTorch, gRPC/Abseil/utf8proc/prometheus-cpp/cpp-httplib from the
+# bundle.
 # Bazel is not installed there; this compiles the very sources Bazel's graph lists, with the
 # --config=cuda define. Output: .gpu/out/{murmur-worker,murmur,trainer_gpu_test} and the
 # coordinator beside them (MURMUR_BIN_DIR=.gpu/out for `murmur train --backend nccl`).
@@ -16,8 +17,9 @@ mkdir -p "$G/torch_include" "$G/obj" "$G/out"
 for e in "$TORCH"/include/*; do
   [ "$(basename "$e")" = google ] || ln -sfn "$e" "$G/torch_include/"
 done
+# The CPPHTTPLIB_* defines: the configuration Debian built cpp-httplib with (third_party:httplib).
 CXXFLAGS=(-std=c++17 -O2 -w -fPIC -D_GLIBCXX_USE_CXX11_ABI=1 -DMURMUR_CUDA -DUSE_C10D_GLOO
-  -DUSE_C10D_NCCL -I. -I"$G/gen" -I"$G/include" -I"$G/torch_include"
+  -DUSE_C10D_NCCL -DCPPHTTPLIB_OPENSSL_SUPPORT -DCPPHTTPLIB_ZLIB_SUPPORT -DCPPHTTPLIB_BROTLI_SUPPORT -I. -I"$G/gen" -I"$G/include" -I"$G/torch_include"
   -I"$TORCH/include/torch/csrc/api/include" -I"$SITE/nvidia/nccl/include"
   -I/usr/local/cuda/include)
 export G
@@ -41,7 +43,7 @@ LIBS=(-Wl,--no-as-needed -Wl,--disable-new-dtags -L"$G/lib" -Wl,-rpath,"$G/lib"
   -L"$SITE/nvidia/nccl/lib" -Wl,-rpath,"$SITE/nvidia/nccl/lib" -l:libnccl.so.2
   -L"$SITE/nvidia/cu13/lib" -Wl,-rpath,"$SITE/nvidia/cu13/lib" -l:libcudart.so.13
   -lgrpc++ -lgrpc++_reflection -lgrpc -lgpr -lprotobuf -lprometheus-cpp-core -lutf8proc $ABSL
-  -lcrypto -lpthread)
+  -lcpp-httplib -lbrotlidec -lbrotlienc -lssl -lcrypto -lz -lpthread)
 GTEST=(/usr/lib/x86_64-linux-gnu/libgtest_main.a /usr/lib/x86_64-linux-gnu/libgtest.a)
 g++ -o "$G/out/murmur-worker" $(objs murmur-worker) "${LIBS[@]}"
 g++ -o "$G/out/murmur" $(objs murmur) "${LIBS[@]}"

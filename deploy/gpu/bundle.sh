@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares .gpu/ for building and running the CUDA worker on the accelerator machine (tool
 # library `device`), which has a CUDA libtorch, nvcc and NCCL but neither Bazel nor Debian's
-# gRPC/Abseil/utf8proc/prometheus-cpp: those headers and shared libraries travel from this
+# gRPC/Abseil/utf8proc/prometheus-cpp/cpp-httplib: those headers and shared libraries travel from this
 # Debian machine, with the list of the worker's sources (from Bazel's own dependency graph),
 # the generated protobuf code, the CPU-only coordinator binary and the data of a short job.
 # .gpu/ is ignored by git; `device` carries it (carry: [".gpu"]). Then run
@@ -34,13 +34,14 @@ for f in bazel-bin/proto/*.pb.* bazel-bin/coordinator/*.pb.*; do
 done
 
 # Headers and libraries of the Debian packages the worker links.
-for d in absl grpc grpcpp grpc++ utf8proc.h prometheus; do
+for d in absl grpc grpcpp grpc++ utf8proc.h prometheus httplib.h; do
   [ -e "/usr/include/$d" ] && cp -rL "/usr/include/$d" .gpu/include/
 done
 LIBDIR=/usr/lib/x86_64-linux-gnu
 libs=$(ls $LIBDIR | sed -n -e 's/^\(libabsl_[a-z0-9_]*\)\.so$/\1/p')
 libs="$libs libgrpc++ libgrpc++_reflection libgrpc libgpr libupb libaddress_sorting libre2 libcares
-      libutf8proc libprotobuf libprometheus-cpp-core"
+      libutf8proc libprotobuf libprometheus-cpp-core libcpp-httplib libbrotlidec libbrotlienc
+      libbrotlicommon"
 for lib in $libs; do
   real=$(readlink -f "$LIBDIR/$lib.so")
   soname=$(objdump -p "$real" | awk '/SONAME/ {print $2}')
