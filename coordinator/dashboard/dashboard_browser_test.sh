@@ -6,9 +6,9 @@
 # member and the dead one marked, then the first epoch's validation metrics and confusion matrix.
 # The JSON routes are checked with curl beside it. Leaves three screenshots (members.png,
 # generation.png, metrics.png) in the test's outputs.
-# Usage (Bazel passes these): dashboard_browser_test.sh COORDINATOR WORKER DASHBOARD_CHECK_JS
+# Usage (Bazel passes these): dashboard_browser_test.sh COORDINATOR WORKER MURMUR DASHBOARD_CHECK_JS
 set -euo pipefail
-coordinator="$1" worker="$2" check_js="$3"
+coordinator="$1" worker="$2" murmur="$3" check_js="$4"
 : "${MURMUR_SHARED_DATA:?set MURMUR_SHARED_DATA to the shared data directory}"
 : "${MURMUR_PUPPETEER_NODE_MODULES:?deploy/setup.sh --with-reference installs puppeteer-core (deploy/test.sh passes it)}"
 chromium="${MURMUR_CHROMIUM:-/usr/bin/chromium}"
@@ -70,4 +70,21 @@ curl -sf "$api/api/v1/status" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 assert all(a["duplicated"] == "0" for a in s["accounting"]), s["accounting"]' || fail "duplicated samples"
+
+# `murmur status --json` and the dashboard's status are one JSON. The surviving worker is
+# stopped (SIGSTOP) so that no step lands between the two reads; only the heartbeat ages.
+kill -STOP "${pids[1]}" 2>/dev/null || true  # it may have finished the job already
+"$murmur" status --coordinator "127.0.0.1:$port" --json > "$work/cli.json" || fail "murmur status --json"
+curl -sf "$api/api/v1/status" > "$work/api.json" || fail "GET /api/v1/status"
+kill -CONT "${pids[1]}" 2>/dev/null || true
+python3 - "$work/cli.json" "$work/api.json" <<'PY' || fail "murmur status --json and /api/v1/status differ"
+import json, sys
+cli, api = (json.load(open(path)) for path in sys.argv[1:])
+for status in (cli, api):
+    for worker in status["workers"]:
+        del worker["seconds_since_heartbeat"]
+    del status["eta_seconds"]
+assert cli == api, (cli, api)
+assert cli["evaluations"][0]["confusion"], cli["evaluations"]
+PY
 echo "PASS"
