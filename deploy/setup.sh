@@ -2,7 +2,9 @@
 # Installs what murmur needs on Debian 12: the apt packages to build and run it and, with
 # --with-reference, what the tests compare against or drive: Hugging Face's tokenizers (npm) for
 # the parity tests and benchmarks, Debian's chromium and puppeteer-core (npm) for the browser
-# test. Idempotent and quiet when everything is already there.
+# tests; with --with-bench, the benchmarks' peers beyond those: ONNX Runtime (npm
+# onnxruntime-node, whose CPU library ships in the package). Idempotent and quiet when
+# everything is already there.
 set -euo pipefail
 
 APT_PACKAGES=(
@@ -16,13 +18,16 @@ APT_PACKAGES=(
 HF_TOKENIZERS_VERSION=0.23.2
 # Drives Debian's chromium in the browser test of murmur-serve's page (no browser download).
 PUPPETEER_CORE_VERSION=24.43.1
+# model/bench/inference_bench.sh's peer.
+ONNXRUNTIME_NODE_VERSION=1.30.0
 MURMUR_CACHE="${MURMUR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/murmur}"
 
-with_reference=0
+with_reference=0 with_bench=0
 for arg in "$@"; do
   case "$arg" in
     --with-reference) with_reference=1 ;;
-    *) echo "usage: deploy/setup.sh [--with-reference]" >&2; exit 2 ;;
+    --with-bench) with_bench=1 ;;
+    *) echo "usage: deploy/setup.sh [--with-reference] [--with-bench]" >&2; exit 2 ;;
   esac
 done
 
@@ -33,7 +38,7 @@ for package in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
     missing+=("$package")
 done
-if [ "$with_reference" -eq 1 ] && ! command -v node >/dev/null; then
+if [ "$with_reference" -eq 1 -o "$with_bench" -eq 1 ] && ! command -v node >/dev/null; then
   missing+=(nodejs npm)
 fi
 if [ "$with_reference" -eq 1 ] && ! command -v chromium >/dev/null; then
@@ -61,5 +66,17 @@ if [ "$with_reference" -eq 1 ]; then
     # --ignore-scripts: nothing may fetch a browser; the test drives Debian's chromium.
     (cd "$puppeteer_dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund \
       --ignore-scripts "puppeteer-core@$PUPPETEER_CORE_VERSION" >/dev/null)
+  fi
+fi
+
+if [ "$with_bench" -eq 1 ]; then
+  ort_dir="$MURMUR_CACHE/onnxruntime-node-$ONNXRUNTIME_NODE_VERSION"
+  if [ ! -f "$ort_dir/node_modules/onnxruntime-node/package.json" ]; then
+    echo "setup: installing onnxruntime-node $ONNXRUNTIME_NODE_VERSION (npm) into $ort_dir"
+    mkdir -p "$ort_dir"
+    # --ignore-scripts: its install script only fetches GPU binaries; the CPU library ships in
+    # the package.
+    (cd "$ort_dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund \
+      --ignore-scripts "onnxruntime-node@$ONNXRUNTIME_NODE_VERSION" >/dev/null)
   fi
 fi

@@ -214,11 +214,12 @@ TransformerBlockImpl::TransformerBlockImpl(const DistilBertConfig& config) {
 
 namespace {
 
-// bf16 inference on a CPU (SetLinearDtype(kBFloat16), no gradient) with oneDNN available: the
-// packed path. Training, fp32 and other devices keep libtorch's.
+// Inference on a CPU (no gradient) with oneDNN available, fp32 or bf16 weights
+// (SetLinearDtype): the packed path. Training and other devices keep libtorch's.
 bool UsePackedLinears(const torch::Tensor& x, const torch::Tensor& weight) {
   return !torch::GradMode::is_enabled() && x.is_cpu() && x.scalar_type() == torch::kFloat &&
-         weight.scalar_type() == torch::kBFloat16 && PackedLinearAvailable();
+         (weight.scalar_type() == torch::kBFloat16 || weight.scalar_type() == torch::kFloat) &&
+         PackedLinearAvailable();
 }
 
 }  // namespace

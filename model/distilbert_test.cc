@@ -378,6 +378,30 @@ TEST(DistilBertTest, PackedBf16InferenceMatchesAutocastPath) {
   EXPECT_TRUE(torch::allclose(packed, fp32, 0.1, 0.1)) << packed << fp32;
 }
 
+// fp32 inference runs packed too (oneDNN's fp32 kernels, weights packed once) and gives
+// libtorch's fp32 result up to summation order.
+TEST(DistilBertTest, PackedFp32InferenceMatchesLibtorchPath) {
+  if (!PackedLinearAvailable()) GTEST_SKIP() << "built without oneDNN";
+  DistilBertForSequenceClassification model = TinyModel();
+  model->eval();
+  Batch batch = *Batch::FromSequences(
+      {{2, 10, 11, 12, 3}, {2, 20, 3}, {2, 30, 31, 32, 33, 34, 35, 3}, {2, 3}}, 16);
+  torch::Tensor libtorch_path;
+  {
+    torch::AutoGradMode grad(true);  // gradients recorded: libtorch's path
+    libtorch_path = model->forward(batch).detach();
+  }
+  const int64_t calls_before = PackedLinearCalls();
+  torch::Tensor packed;
+  {
+    torch::NoGradGuard no_grad;
+    packed = model->forward(batch);
+  }
+  EXPECT_GT(PackedLinearCalls(), calls_before) << "the packed path did not run";
+  EXPECT_EQ(packed.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(packed, libtorch_path, 1e-4, 1e-5)) << packed << libtorch_path;
+}
+
 // And the packed backward against finite differences along a random direction.
 TEST(DistilBertTest, PackedGradientsMatchFiniteDifferences) {
   DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);

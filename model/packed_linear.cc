@@ -37,12 +37,14 @@ class OneDnnLinear final : public PackedLinear {
       : out_(weight.size(0)),
         in_(weight.size(1)),
         activation_(activation),
-        weight_(weight.detach().to(torch::kBFloat16).contiguous()),
+        dtype_(weight.scalar_type() == torch::kFloat ? torch::kFloat : torch::kBFloat16),
+        onednn_dtype_(dtype_ == torch::kFloat ? memory::data_type::f32 : memory::data_type::bf16),
+        weight_(weight.detach().to(dtype_).contiguous()),
         bias_(bias.defined() ? bias.detach().to(torch::kFloat).contiguous()
                              : torch::zeros({weight.size(0)}, torch::kFloat)) {}
 
   torch::Tensor Forward(const torch::Tensor& x) const override {
-    torch::Tensor src = Bf16(x);
+    torch::Tensor src = InComputeDtype(x);
     torch::Tensor dst = torch::empty({src.size(0), out_}, src.options());
     Run(src, dst, /*accumulate=*/false);
     return dst;
@@ -53,7 +55,7 @@ class OneDnnLinear final : public PackedLinear {
     TORCH_CHECK(residual.scalar_type() == torch::kFloat && residual.is_contiguous() &&
                     residual.size(0) == x.size(0) && residual.size(1) == out_,
                 "ForwardAdd: residual must be contiguous fp32 [rows, ", out_, "]");
-    Run(Bf16(x), residual, /*accumulate=*/true);
+    Run(InComputeDtype(x), residual, /*accumulate=*/true);
     return residual;
   }
 
@@ -66,19 +68,17 @@ class OneDnnLinear final : public PackedLinear {
     Desc scratchpad;
   };
 
-  static torch::Tensor Bf16(const torch::Tensor& x) {
-    return x.to(torch::kBFloat16).contiguous();
-  }
+  torch::Tensor InComputeDtype(const torch::Tensor& x) const { return x.to(dtype_).contiguous(); }
 
   const Primitive& Get(int64_t rows, bool accumulate) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto key = std::make_pair(rows, accumulate);
     auto it = primitives_.find(key);
     if (it != primitives_.end()) return it->second;
-    const Desc src({rows, in_}, memory::data_type::bf16, memory::format_tag::ab);
-    const Desc weights({in_, out_}, memory::data_type::bf16, memory::format_tag::any);
+    const Desc src({rows, in_}, onednn_dtype_, memory::format_tag::ab);
+    const Desc weights({in_, out_}, onednn_dtype_, memory::format_tag::any);
     const Desc bias({1, out_}, memory::data_type::f32, memory::format_tag::ab);
-    const Desc dst({rows, out_}, accumulate ? memory::data_type::f32 : memory::data_type::bf16,
+    const Desc dst({rows, out_}, accumulate ? memory::data_type::f32 : onednn_dtype_,
                    memory::format_tag::ab);
     dnnl::post_ops ops;
     if (accumulate) ops.append_sum(1.0f);
@@ -104,7 +104,7 @@ class OneDnnLinear final : public PackedLinear {
       if (packed_layout == layout) return;
     }
     torch::Tensor data = torch::empty({static_cast<int64_t>(layout.get_size())}, torch::kByte);
-    memory plain(Desc({in_, out_}, memory::data_type::bf16, memory::format_tag::ba), Engine(),
+    memory plain(Desc({in_, out_}, onednn_dtype_, memory::format_tag::ba), Engine(),
                  weight_.data_ptr());
     memory packed(layout, Engine(), data.data_ptr());
     dnnl::stream stream(Engine());
@@ -130,9 +130,8 @@ class OneDnnLinear final : public PackedLinear {
     const Primitive& primitive = Get(rows, accumulate);
     torch::Tensor scratch =
         torch::empty({static_cast<int64_t>(primitive.scratchpad.get_size())}, torch::kByte);
-    const Desc src_desc({rows, in_}, memory::data_type::bf16, memory::format_tag::ab);
-    const Desc dst_desc({rows, out_},
-                        accumulate ? memory::data_type::f32 : memory::data_type::bf16,
+    const Desc src_desc({rows, in_}, onednn_dtype_, memory::format_tag::ab);
+    const Desc dst_desc({rows, out_}, accumulate ? memory::data_type::f32 : onednn_dtype_,
                         memory::format_tag::ab);
     const Desc bias_desc({1, out_}, memory::data_type::f32, memory::format_tag::ab);
     dnnl::stream stream(Engine());
@@ -149,6 +148,8 @@ class OneDnnLinear final : public PackedLinear {
 
   const int64_t out_, in_;
   const Activation activation_;
+  const torch::ScalarType dtype_;  // what the product computes in: bf16 or fp32
+  const memory::data_type onednn_dtype_;
   const torch::Tensor weight_, bias_;
   mutable std::mutex mutex_;
   // Guarded by mutex_. std::map: references to entries stay valid as it grows.

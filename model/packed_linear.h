@@ -1,14 +1,17 @@
-// A Linear layer for bf16 inference on CPUs, run by oneDNN with its weight packed once.
+// A Linear layer for inference on CPUs, run by oneDNN with its weight packed once, in bf16 or
+// fp32.
 //
 // Why: libtorch 1.13's bf16 linear hands oneDNN (AMX) the weight in torch's plain layout, so
-// the matmul re-blocks it on every call, and bias, GELU and the residual add are separate
-// passes over memory. Here the weight is reordered once into the blocked layout oneDNN's AMX
-// kernel asks for, and the epilogue is fused into the matmul: an activation (GELU erf, ReLU) on
-// a bf16 output, or "add into the fp32 residual stream" (oneDNN's sum post-op) for the layers
-// whose output feeds a residual connection. Faster per layer than the unfused products at
-// tweet shapes (model_bench's bf16 inference measures it).
+// the matmul re-blocks it on every call; its fp32 linear goes to the BLAS, which packs the
+// weight on every call too (at tweet shapes, tens of rows, that packing costs as much as the
+// product). And bias, GELU and the residual add are separate passes over memory. Here the
+// weight is reordered once into the blocked layout oneDNN's kernel (AMX, AVX512-BF16, AVX-512,
+// AVX2) asks for, and the epilogue is fused into the matmul: an activation (GELU erf, ReLU) on
+// the output, or "add into the fp32 residual stream" (oneDNN's sum post-op) for the layers whose
+// output feeds a residual connection. model_bench measures both precisions.
 //
-// Numerics: bf16 inputs and weights, fp32 accumulation, as autocast's bf16 linear.
+// Numerics: the weight's dtype decides. bf16: bf16 inputs and weights, fp32 accumulation, as
+// autocast's bf16 linear. fp32: fp32 throughout, as torch::linear (summation order differs).
 //
 // Available when murmur is built with oneDNN's headers (MURMUR_ONEDNN, //third_party:dnnl, the
 // CPU build); elsewhere (the CUDA build, whose libtorch bundles its own oneDNN) Create returns
@@ -34,13 +37,14 @@ class PackedLinear {
  public:
   enum class Activation { kNone, kGelu, kRelu };
 
-  // weight [out, in] and bias [out] of any floating dtype (copied and converted). nullptr when
-  // oneDNN is not available in this build.
+  // weight [out, in] and bias [out] (copied). The product computes in the weight's dtype when
+  // it is fp32, otherwise in bf16. nullptr when oneDNN is not available in this build.
   static std::unique_ptr<PackedLinear> Create(const torch::Tensor& weight,
                                               const torch::Tensor& bias, Activation activation);
   virtual ~PackedLinear() = default;
 
-  // activation(x W^T + b) in bf16, x [rows, in] (converted to contiguous bf16 if it is not).
+  // activation(x W^T + b) in the compute dtype, x [rows, in] (converted to a contiguous tensor
+  // of the compute dtype if it is not one).
   virtual torch::Tensor Forward(const torch::Tensor& x) const = 0;
   // residual += x W^T + b, in place (residual: contiguous fp32 [rows, out]); returns residual.
   // The activation must be kNone.
