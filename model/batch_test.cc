@@ -11,8 +11,9 @@ namespace murmur::model {
 namespace {
 
 TEST(BatchTest, BatchShapesAreRounded) {
-  Batch ragged = *Batch::FromSequences({{2, 5, 3}, {2, 6, 7, 8, 3}}, 16);
-  EXPECT_EQ(ragged.num_tokens, 8);
+  static_assert(Batch::kRowMultiple == 8 && Batch::kLengthMultiple == 8);
+  Batch ragged = *Batch::FromSequences({{2, 5, 3}, {2, 6, 7, 8, 3}, {2, 3}}, 16);
+  EXPECT_EQ(ragged.num_tokens, 10);
   EXPECT_EQ(ragged.num_rows, 16);
   EXPECT_EQ(ragged.max_len, 8);
   EXPECT_FALSE(ragged.dense());

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <utility>
 
+#include "model/attention_kernel.h"
 #include "model/dropout.h"
 #include "model/masked_softmax.h"
 
@@ -163,6 +164,23 @@ class AttentionCore : public torch::autograd::Function<AttentionCore> {
     const int64_t head_dim = slots.size(1);
     const at::ScalarType dtype = slots.scalar_type();
     at::Tensor context = at::empty({layout.context_inverse.size(0), head_dim}, slots.options());
+    if (!needs_backward && dropout == 0) {
+      // Inference: the fused kernel, when it takes these slots.
+      bool fused = true;
+      for (const AttentionLayout::Group& group : layout.groups) {
+        const at::Tensor qkv =
+            QkvBlocks(slots, group.qkv_offset, group.sequences * n_heads, group.length);
+        if (!AttentionForInferenceSupports(qkv)) {
+          fused = false;
+          break;
+        }
+        AttentionForInference(qkv,
+                              ContextBlock(context, group.context_offset,
+                                           group.sequences * n_heads, group.length),
+                              group.lengths, n_heads);
+      }
+      if (fused) return context;
+    }
     std::vector<at::Tensor> saved = {slots};
     std::vector<int64_t> shapes, lengths, seeds;
     for (const AttentionLayout::Group& group : layout.groups) {

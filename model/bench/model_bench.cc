@@ -21,7 +21,7 @@
 // medians; the ceiling is the best torch::mm median seen during the run (bench_support.h).
 //
 // Where the time goes: MODEL_BENCH_PROFILE=trace.json records libtorch's per-op profile (chrome
-// trace) of the bf16 batch-32 passes, untimed.
+// trace) of one case's passes, untimed: MODEL_BENCH_PROFILE_CASE="fp32 1" (default "bf16 32").
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "base/flags.h"
 #include "model/autocast.h"
@@ -84,7 +85,10 @@ void Inference(DistilBertForSequenceClassification& model, const DistilBertConfi
       // Steady state, as in a long-running server: one untimed pass over the same batches
       // first, so oneDNN has compiled its kernels for these (rounded) shapes.
       for (const auto& batch : run.batches) model->forward(*Batch::FromSequences(batch, 512));
-      if (bf16 && run.batch_size == 32 && std::getenv("MODEL_BENCH_PROFILE")) {
+      const char* profile_case = std::getenv("MODEL_BENCH_PROFILE_CASE");
+      const std::string this_case = absl::StrCat(bf16 ? "bf16" : "fp32", " ", run.batch_size);
+      if (std::getenv("MODEL_BENCH_PROFILE") &&
+          this_case == (profile_case != nullptr ? profile_case : "bf16 32")) {
         torch::autograd::profiler::RecordProfile profile(std::getenv("MODEL_BENCH_PROFILE"));
         for (const auto& batch : run.batches) model->forward(*Batch::FromSequences(batch, 512));
       }
@@ -162,8 +166,8 @@ int Main(int argc, char** argv) {
   }
   if (peer) {
     nlohmann::json plan = {{"probabilities_batch_size", 32}, {"probabilities_count", 64}};
-    for (const Run& run : runs) plan["runs"].push_back({{"batch_size", run.batch_size},
-                                                       {"batches", run.batches}});
+    for (const Run& run : runs)
+      plan["runs"].push_back({{"batch_size", run.batch_size}, {"batches", run.batches}});
     if (auto written = WriteFileAtomically(peer_batches, plan.dump()); !written.ok()) {
       std::fprintf(stderr, "model_bench: %s\n", written.ToString().c_str());
       return 1;
