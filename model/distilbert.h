@@ -154,6 +154,7 @@ class DistilBertForSequenceClassificationImpl : public torch::nn::Module {
 
  private:
   DistilBertConfig config_;
+  PackedLinearCache packed_pre_classifier_, packed_classifier_;
 };
 TORCH_MODULE(DistilBertForSequenceClassification);
 
