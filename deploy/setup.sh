@@ -51,32 +51,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 
-if [ "$with_reference" -eq 1 ]; then
-  reference_dir="$MURMUR_CACHE/hf-tokenizers-$HF_TOKENIZERS_VERSION"
-  if [ ! -f "$reference_dir/node_modules/tokenizers/package.json" ]; then
-    echo "setup: installing Hugging Face tokenizers $HF_TOKENIZERS_VERSION (npm) into $reference_dir"
-    mkdir -p "$reference_dir"
-    (cd "$reference_dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund \
-      "tokenizers@$HF_TOKENIZERS_VERSION" >/dev/null)
-  fi
-  puppeteer_dir="$MURMUR_CACHE/puppeteer-core-$PUPPETEER_CORE_VERSION"
-  if [ ! -f "$puppeteer_dir/node_modules/puppeteer-core/package.json" ]; then
-    echo "setup: installing puppeteer-core $PUPPETEER_CORE_VERSION (npm) into $puppeteer_dir"
-    mkdir -p "$puppeteer_dir"
-    # --ignore-scripts: nothing may fetch a browser; the test drives Debian's chromium.
-    (cd "$puppeteer_dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund \
-      --ignore-scripts "puppeteer-core@$PUPPETEER_CORE_VERSION" >/dev/null)
-  fi
-fi
+# npm_install FOLDER PACKAGE VERSION [--ignore-scripts]: the npm package into
+# $MURMUR_CACHE/FOLDER-VERSION (deploy/test.sh and the benchmarks look there), unless it is there.
+npm_install() {
+  local dir="$MURMUR_CACHE/$1-$3"
+  [ -f "$dir/node_modules/$2/package.json" ] && return 0
+  echo "setup: installing $2 $3 (npm) into $dir"
+  mkdir -p "$dir"
+  (cd "$dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund "${@:4}" \
+    "$2@$3" >/dev/null)
+}
 
+if [ "$with_reference" -eq 1 ]; then
+  npm_install hf-tokenizers tokenizers "$HF_TOKENIZERS_VERSION"
+  # --ignore-scripts: nothing may fetch a browser; the tests drive Debian's chromium.
+  npm_install puppeteer-core puppeteer-core "$PUPPETEER_CORE_VERSION" --ignore-scripts
+fi
 if [ "$with_bench" -eq 1 ]; then
-  ort_dir="$MURMUR_CACHE/onnxruntime-node-$ONNXRUNTIME_NODE_VERSION"
-  if [ ! -f "$ort_dir/node_modules/onnxruntime-node/package.json" ]; then
-    echo "setup: installing onnxruntime-node $ONNXRUNTIME_NODE_VERSION (npm) into $ort_dir"
-    mkdir -p "$ort_dir"
-    # --ignore-scripts: its install script only fetches GPU binaries; the CPU library ships in
-    # the package.
-    (cd "$ort_dir" && npm install --silent --no-save --no-package-lock --no-audit --no-fund \
-      --ignore-scripts "onnxruntime-node@$ONNXRUNTIME_NODE_VERSION" >/dev/null)
-  fi
+  # --ignore-scripts: its install script only fetches GPU binaries; the CPU library ships in
+  # the package.
+  npm_install onnxruntime-node onnxruntime-node "$ONNXRUNTIME_NODE_VERSION" --ignore-scripts
 fi

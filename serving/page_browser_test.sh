@@ -4,9 +4,11 @@
 # Classify, read the label shown; the label must be the one /v1/classify answers, and the page's
 # versions table must show the model's version READY. Leaves a screenshot (page.png) in the
 # test's outputs.
-# Usage (Bazel passes these): page_browser_test.sh SERVE WRITE_CHECKPOINT PAGE_CHECK_JS
+# Usage (Bazel passes these): page_browser_test.sh SERVE WRITE_CHECKPOINT PAGE_CHECK_JS CHROMIUM_JS
 set -euo pipefail
 serve="$1" write_checkpoint="$2" check_js="$3"
+# The check's require("chromium") finds tools/browser/chromium.js through NODE_PATH.
+helper_dir="$(cd "$(dirname "$4")" && pwd)"
 : "${MURMUR_SHARED_DATA:?set MURMUR_SHARED_DATA to the shared data directory}"
 : "${MURMUR_PUPPETEER_NODE_MODULES:?deploy/setup.sh --with-reference installs puppeteer-core (deploy/test.sh passes it)}"
 chromium="${MURMUR_CHROMIUM:-/usr/bin/chromium}"
@@ -31,7 +33,7 @@ expected=$(curl -sf -X POST "http://127.0.0.1:$port/v1/classify" -H 'Content-Typ
   -d "{\"texts\": [\"$tweet\"]}" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["results"][0]["label"])')
 [ -n "$expected" ] || fail "/v1/classify gave no label"
 
-NODE_PATH="$MURMUR_PUPPETEER_NODE_MODULES" node "$check_js" --url "http://127.0.0.1:$port/" \
+NODE_PATH="$MURMUR_PUPPETEER_NODE_MODULES:$helper_dir" node "$check_js" --url "http://127.0.0.1:$port/" \
   --chromium "$chromium" --tweet "$tweet" --expected-label "$expected" \
   --screenshot "$outputs/page.png" || fail "the page check failed"
 [ -s "$outputs/page.png" ] || fail "no screenshot"

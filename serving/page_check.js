@@ -2,21 +2,10 @@
 // waits for the result row and checks its label; then waits for the versions table to show a
 // READY version; saves a screenshot. Exits non-zero with a message on any mismatch or timeout.
 "use strict";
-const puppeteer = require("puppeteer-core");
+const {flag, launchChromium, runCheck} = require("chromium");
 
-function flag(name) {
-  const i = process.argv.indexOf("--" + name);
-  if (i < 0 || i + 1 >= process.argv.length) throw new Error("missing --" + name);
-  return process.argv[i + 1];
-}
-
-(async () => {
-  const browser = await puppeteer.launch({
-    executablePath: flag("chromium"),
-    headless: true,
-    // As root in CI: chromium's sandbox needs user namespaces it may not get.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+runCheck(async () => {
+  const browser = await launchChromium(flag("chromium"));
   try {
     const page = await browser.newPage();
     await page.setViewport({width: 1100, height: 700});
@@ -41,7 +30,4 @@ function flag(name) {
   } finally {
     await browser.close();
   }
-})().catch(error => {
-  console.error(error.message || error);
-  process.exit(1);
 });

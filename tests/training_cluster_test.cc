@@ -88,7 +88,9 @@ TEST(TrainingClusterTest, SigkillOneOfThreeWorkersMidEpoch) {
 }
 
 TEST(TrainingClusterTest, WorkerAddedMidEpochJoinsAndDrainedWorkerLeaves) {
-  Cluster cluster("elastic", Corpus(600), kSpec);
+  // A larger corpus than the others: the first worker alone must not finish the job before
+  // the second one has started and joined (a fast machine trains 600 tweets in a second).
+  Cluster cluster("elastic", Corpus(3000), kSpec);
   ASSERT_TRUE(cluster.StartCoordinator().ok());
   ASSERT_TRUE(cluster.AddWorker("first").ok());
   ASSERT_TRUE(cluster.WaitFor([](const JobStatus& s) { return s.global_step() >= 3; }, 120).ok())

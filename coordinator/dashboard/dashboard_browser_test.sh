@@ -6,9 +6,12 @@
 # member and the dead one marked, then the first epoch's validation metrics and confusion matrix.
 # The JSON routes are checked with curl beside it. Leaves three screenshots (members.png,
 # generation.png, metrics.png) in the test's outputs.
-# Usage (Bazel passes these): dashboard_browser_test.sh COORDINATOR WORKER MURMUR DASHBOARD_CHECK_JS
+# Usage (Bazel passes these):
+#   dashboard_browser_test.sh COORDINATOR WORKER MURMUR DASHBOARD_CHECK_JS CHROMIUM_JS
 set -euo pipefail
 coordinator="$1" worker="$2" murmur="$3" check_js="$4"
+# The check's require("chromium") finds tools/browser/chromium.js through NODE_PATH.
+helper_dir="$(cd "$(dirname "$5")" && pwd)"
 : "${MURMUR_SHARED_DATA:?set MURMUR_SHARED_DATA to the shared data directory}"
 : "${MURMUR_PUPPETEER_NODE_MODULES:?deploy/setup.sh --with-reference installs puppeteer-core (deploy/test.sh passes it)}"
 chromium="${MURMUR_CHROMIUM:-/usr/bin/chromium}"
@@ -57,7 +60,7 @@ code=$(curl -s -o "$work/bad.json" -w '%{http_code}' "$api/api/v1/events?after=x
 [ "$code" = 400 ] && grep -q '"error"' "$work/bad.json" || fail "a bad event index answered $code"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$api/nope")" = 404 ] || fail "an unknown route is not 404"
 
-NODE_PATH="$MURMUR_PUPPETEER_NODE_MODULES" node "$check_js" --url "$api/" --chromium "$chromium" \
+NODE_PATH="$MURMUR_PUPPETEER_NODE_MODULES:$helper_dir" node "$check_js" --url "$api/" --chromium "$chromium" \
   --kill-pid "$victim" --outputs "$outputs" || fail "the dashboard check failed"
 for shot in members generation metrics; do [ -s "$outputs/$shot.png" ] || fail "no $shot.png"; done
 

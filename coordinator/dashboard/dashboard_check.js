@@ -4,14 +4,8 @@
 // epoch's validation metrics, confusion matrix and curves. A screenshot at each stage. Exits
 // non-zero with a message on any mismatch or timeout.
 "use strict";
-const puppeteer = require("puppeteer-core");
+const {flag, launchChromium, runCheck} = require("chromium");
 const path = require("path");
-
-function flag(name) {
-  const i = process.argv.indexOf("--" + name);
-  if (i < 0 || i + 1 >= process.argv.length) throw new Error("missing --" + name);
-  return process.argv[i + 1];
-}
 
 // The members table as [{rank, name, state}].
 const members = page => page.$$eval("#members tbody tr", rows => rows.map(r => {
@@ -32,13 +26,8 @@ async function waitFor(page, what, predicate, seconds) {
   }
 }
 
-(async () => {
-  const browser = await puppeteer.launch({
-    executablePath: flag("chromium"),
-    headless: true,
-    // As root in CI: chromium's sandbox needs user namespaces it may not get.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+runCheck(async () => {
+  const browser = await launchChromium(flag("chromium"));
   try {
     const page = await browser.newPage();
     await page.setViewport({width: 1280, height: 900});
@@ -96,7 +85,4 @@ async function waitFor(page, what, predicate, seconds) {
   } finally {
     await browser.close();
   }
-})().catch(error => {
-  console.error(error.message || error);
-  process.exit(1);
 });
