@@ -1,5 +1,6 @@
 #include "model/attention_kernel.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
@@ -23,21 +24,22 @@ inline float ToFloat(uint16_t bits) {
   return v;
 }
 
-// One (sequence, head) block: L query rows of D values each in q, k, v and out; `keys` real.
-// Scratch: kt [D * padded keys] (k transposed, so 8 keys' scores are one vector per d), row
-// [padded keys] and buffer [padded keys] for the softmax, query [D].
+// One (sequence, head): `keys` tokens whose q, k and v rows are `in_stride` elements apart, and
+// whose D-value context rows are `out_stride` apart. Scratch: kt [D * padded keys] (k
+// transposed, so that 8 keys' scores are one vector per d), row and buffer [padded keys] for
+// the softmax, query [D].
 template <typename T>
-void Block(const T* q, const T* k, const T* v, T* out, int64_t L, int64_t D, int64_t keys,
-           float* kt, float* row, float* buffer, float* query) {
+void Head(const T* q, const T* k, const T* v, int64_t in_stride, T* out, int64_t out_stride,
+          int64_t D, int64_t keys, float* kt, float* row, float* buffer, float* query) {
   const int64_t padded = PadToLanes(keys);
   for (int64_t d = 0; d < D; ++d) {
     float* column = kt + d * padded;
-    for (int64_t j = 0; j < keys; ++j) column[j] = ToFloat(k[j * D + d]);
+    for (int64_t j = 0; j < keys; ++j) column[j] = ToFloat(k[j * in_stride + d]);
     for (int64_t j = keys; j < padded; ++j) column[j] = 0.0f;
   }
   const int64_t chunks = D / kLanes;
   for (int64_t i = 0; i < keys; ++i) {
-    for (int64_t d = 0; d < D; ++d) query[d] = ToFloat(q[i * D + d]);
+    for (int64_t d = 0; d < D; ++d) query[d] = ToFloat(q[i * in_stride + d]);
     for (int64_t j = 0; j < padded; j += kLanes) {
       Floats score = {};
       for (int64_t d = 0; d < D; ++d) score += query[d] * Load(kt + d * padded + j);
@@ -47,57 +49,64 @@ void Block(const T* q, const T* k, const T* v, T* out, int64_t L, int64_t D, int
     Floats context[kMaxHeadDim / kLanes] = {};
     for (int64_t j = 0; j < keys; ++j) {
       const float p = row[j];
-      const T* value = v + j * D;
+      const T* value = v + j * in_stride;
       for (int64_t c = 0; c < chunks; ++c) context[c] += p * LoadLanes(value + c * kLanes);
     }
-    for (int64_t c = 0; c < chunks; ++c) StoreLanes(context[c], out + i * D + c * kLanes);
-  }
-  for (int64_t i = keys; i < L; ++i) {
-    for (int64_t c = 0; c < chunks; ++c) StoreLanes(Floats{}, out + i * D + c * kLanes);
+    for (int64_t c = 0; c < chunks; ++c) StoreLanes(context[c], out + i * out_stride + c * kLanes);
   }
 }
 
 }  // namespace
 
-bool AttentionForInferenceSupports(const at::Tensor& qkv) {
-  return qkv.is_cpu() && qkv.dim() == 4 && qkv.size(0) == 3 && qkv.size(3) % kLanes == 0 &&
-         qkv.size(3) <= kMaxHeadDim &&
+bool AttentionOnPackedRowsSupports(const at::Tensor& qkv, int64_t heads) {
+  if (!qkv.is_cpu() || qkv.dim() != 2 || heads <= 0 || qkv.size(1) % (3 * heads) != 0) {
+    return false;
+  }
+  const int64_t D = qkv.size(1) / (3 * heads);
+  return D % kLanes == 0 && D <= kMaxHeadDim &&
          (qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kBFloat16);
 }
 
-void AttentionForInference(const at::Tensor& qkv, const at::Tensor& context,
-                           const std::vector<int64_t>& lengths, int64_t heads) {
-  RECORD_FUNCTION("murmur::AttentionForInference", std::vector<c10::IValue>({qkv}));
-  TORCH_CHECK(AttentionForInferenceSupports(qkv) && qkv.is_contiguous(),
-              "AttentionForInference: contiguous fp32 or bf16 CPU qkv [3, N, L, D], D % 8 == 0");
-  const int64_t N = qkv.size(1), L = qkv.size(2), D = qkv.size(3);
-  TORCH_CHECK(context.is_contiguous() && context.scalar_type() == qkv.scalar_type() &&
-                  context.sizes() == at::IntArrayRef({N, L, D}),
-              "AttentionForInference: context must be contiguous [N, L, D] of qkv's dtype");
-  TORCH_CHECK(heads > 0 && static_cast<int64_t>(lengths.size()) * heads == N,
-              "AttentionForInference: one length per sequence of `heads` blocks");
-  for (int64_t length : lengths) {
-    TORCH_CHECK(length >= 1 && length <= L, "AttentionForInference: length out of range");
+at::Tensor AttentionOnPackedRows(const at::Tensor& qkv_in, const std::vector<int64_t>& lengths,
+                                 int64_t heads) {
+  RECORD_FUNCTION("murmur::AttentionOnPackedRows", std::vector<c10::IValue>({qkv_in}));
+  TORCH_CHECK(AttentionOnPackedRowsSupports(qkv_in, heads),
+              "AttentionOnPackedRows: fp32 or bf16 CPU qkv [R, 3 * heads * D], D % 8 == 0");
+  const at::Tensor qkv = qkv_in.contiguous();
+  const int64_t R = qkv.size(0), HD = qkv.size(1) / 3, D = HD / heads;
+  std::vector<int64_t> start(lengths.size() + 1, 0);
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    TORCH_CHECK(lengths[s] >= 1, "AttentionOnPackedRows: empty sequence");
+    start[s + 1] = start[s] + lengths[s];
   }
-  const int64_t block_size = L * D;
-  // Blocks per parallel task: enough arithmetic (~64k multiply-adds) to pay for the task.
-  const int64_t grain = std::max<int64_t>(1, (1 << 16) / (2 * L * L * D));
+  TORCH_CHECK(start.back() <= R, "AttentionOnPackedRows: the lengths exceed the rows");
+  at::Tensor context = at::empty({R, HD}, qkv.options());
+  if (start.back() < R) context.narrow(0, start.back(), R - start.back()).zero_();
+  const int64_t tasks = static_cast<int64_t>(lengths.size()) * heads;
+  int64_t longest = 1;
+  for (int64_t length : lengths) longest = std::max(longest, length);
+  // (Sequence, head) pairs per parallel task: enough arithmetic (~64k multiply-adds) to pay
+  // for the task.
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / (2 * longest * longest * D));
   WithTyped(qkv, [&](auto* data) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(data)>>;
-    T* out = static_cast<T*>(context.data_ptr());  // the same dtype as qkv (checked)
-    at::parallel_for(0, N, grain, [&](int64_t begin, int64_t end) {
-      const int64_t padded_length = PadToLanes(L);
-      std::vector<float> scratch(D * padded_length + 2 * padded_length + D);
+    T* out = static_cast<T*>(context.data_ptr());  // the same dtype as qkv
+    at::parallel_for(0, tasks, grain, [&](int64_t begin, int64_t end) {
+      const int64_t padded = PadToLanes(longest);
+      std::vector<float> scratch(D * padded + 2 * padded + D);
       float* kt = scratch.data();
-      float* row = kt + D * padded_length;
-      float* buffer = row + padded_length;
-      float* query = buffer + padded_length;
-      for (int64_t b = begin; b < end; ++b) {
-        Block(data + b * block_size, data + (N + b) * block_size, data + (2 * N + b) * block_size,
-              out + b * block_size, L, D, lengths[b / heads], kt, row, buffer, query);
+      float* row = kt + D * padded;
+      float* buffer = row + padded;
+      float* query = buffer + padded;
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t s = task / heads, h = task % heads;
+        const T* first = data + start[s] * 3 * HD + h * D;
+        Head(first, first + HD, first + 2 * HD, 3 * HD, out + start[s] * HD + h * D, HD, D,
+             lengths[s], kt, row, buffer, query);
       }
     });
   });
+  return context;
 }
 
 }  // namespace murmur::model

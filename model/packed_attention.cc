@@ -68,6 +68,7 @@ AttentionLayout AttentionLayout::Make(const Batch& batch, int64_t n_heads) {
   const std::vector<std::vector<int64_t>> members = ChooseGroups(lengths);
 
   AttentionLayout layout;
+  layout.sequence_lengths = lengths;
   int64_t qkv_rows = 0, context_rows = 0;
   for (const auto& group_members : members) {
     Group group;
@@ -164,23 +165,6 @@ class AttentionCore : public torch::autograd::Function<AttentionCore> {
     const int64_t head_dim = slots.size(1);
     const at::ScalarType dtype = slots.scalar_type();
     at::Tensor context = at::empty({layout.context_inverse.size(0), head_dim}, slots.options());
-    if (!needs_backward && dropout == 0) {
-      // Inference: the fused kernel, when it takes these slots.
-      bool fused = true;
-      for (const AttentionLayout::Group& group : layout.groups) {
-        const at::Tensor qkv =
-            QkvBlocks(slots, group.qkv_offset, group.sequences * n_heads, group.length);
-        if (!AttentionForInferenceSupports(qkv)) {
-          fused = false;
-          break;
-        }
-        AttentionForInference(qkv,
-                              ContextBlock(context, group.context_offset,
-                                           group.sequences * n_heads, group.length),
-                              group.lengths, n_heads);
-      }
-      if (fused) return context;
-    }
     std::vector<at::Tensor> saved = {slots};
     std::vector<int64_t> shapes, lengths, seeds;
     for (const AttentionLayout::Group& group : layout.groups) {
@@ -331,6 +315,12 @@ at::Tensor ComposedContext(const at::Tensor& slots, const AttentionLayout& layou
 
 at::Tensor PackedAttention(const at::Tensor& qkv, const AttentionLayout& layout, int64_t n_heads,
                            double dropout, bool training) {
+  // Inference: straight on the packed rows, no gathers (attention_kernel.h).
+  const bool needs_probabilities =
+      (at::GradMode::is_enabled() && qkv.requires_grad()) || (training && dropout > 0);
+  if (!needs_probabilities && AttentionOnPackedRowsSupports(qkv, n_heads)) {
+    return AttentionOnPackedRows(qkv, layout.sequence_lengths, n_heads);
+  }
   const int64_t R = qkv.size(0), D = qkv.size(1) / 3, head_dim = D / n_heads;
   at::Tensor slots = GatherRows::apply(qkv.view({R * 3 * n_heads, head_dim}), layout.qkv_index,
                                        layout.qkv_inverse, layout.qkv_zero);

@@ -21,7 +21,8 @@
 //
 // Between the gathers, fp32 and bf16 attention on the CPU runs as one autograd node over all
 // groups (AttentionCore in the .cc: masks from the lengths, masked_softmax.h); other devices
-// and dtypes compose libtorch ops with the mask as an additive bias.
+// and dtypes compose libtorch ops with the mask as an additive bias. Inference on the CPU
+// (no gradient, no dropout) skips all of it: attention_kernel.h works on the packed rows.
 //
 // Includes only ATen's tensor type, not the torch C++ frontend.
 #ifndef MURMUR_MODEL_PACKED_ATTENTION_H_
@@ -51,6 +52,8 @@ struct AttentionLayout {
     std::vector<int64_t> lengths;  // [B_g] real tokens of each member: the padding mask
   };
   std::vector<Group> groups;
+  // Tokens of each sequence, in the batch's order (the inference kernel works on packed rows).
+  std::vector<int64_t> sequence_lengths;
 
   at::Tensor qkv_index;      // [sum 3 * B_g * H * L_g] rows of qkv.view(-1, head_dim)
   at::Tensor qkv_inverse;    // [num_rows * 3 * heads] the padded row of each qkv row
