@@ -8,6 +8,7 @@
 
 #include "model/autocast.h"
 #include "model/dropout.h"
+#include "model/layer_norm_kernel.h"
 
 namespace murmur::model {
 namespace {
@@ -214,6 +215,14 @@ TransformerBlockImpl::TransformerBlockImpl(const DistilBertConfig& config) {
 
 namespace {
 
+// The LayerNorm of the packed path: in place with murmur's kernel where it takes the tensor,
+// libtorch's otherwise.
+torch::Tensor Normalize(torch::nn::LayerNorm& norm, torch::Tensor x) {
+  if (!LayerNormInPlaceSupports(x, norm->weight, norm->bias)) return norm(x);
+  LayerNormInPlace(x, norm->weight, norm->bias, norm->options.eps());
+  return x;
+}
+
 // Inference on a CPU (no gradient) with oneDNN available, fp32 or bf16 weights
 // (SetLinearDtype): the packed path. Training and other devices keep libtorch's.
 bool UsePackedLinears(const torch::Tensor& x, const torch::Tensor& weight) {
@@ -232,9 +241,10 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x,
 
 torch::Tensor TransformerBlockImpl::ForwardPacked(torch::Tensor x,
                                                   const AttentionLayout& layout) {
-  // The residual adds happen inside the matmuls: into x, then into sa.
-  torch::Tensor sa = sa_layer_norm(attention->ForwardPacked(x, layout, x));
-  return output_layer_norm(ffn->ForwardPacked(sa, sa));
+  // The residual adds happen inside the matmuls: into x, then into sa; the path owns x (see
+  // TransformerImpl::forward), so the LayerNorms may normalise in place.
+  torch::Tensor sa = Normalize(sa_layer_norm, attention->ForwardPacked(x, layout, x));
+  return Normalize(output_layer_norm, ffn->ForwardPacked(sa, sa));
 }
 
 TransformerImpl::TransformerImpl(const DistilBertConfig& config) : n_heads(config.n_heads) {
