@@ -11,10 +11,10 @@
 namespace murmur {
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    const Options &options, const std::function<void(httplib::Server &)> &add_routes) {
+    const Options& options, const std::function<void(httplib::Server&)>& add_routes) {
   std::unique_ptr<HttpServer> http(new HttpServer());
   http->server_ = std::make_unique<httplib::Server>();
-  httplib::Server &server = *http->server_;
+  httplib::Server& server = *http->server_;
   const int threads = std::max(1, options.handler_threads);
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   const int64_t timeout_us = std::max<int64_t>(1, absl::ToInt64Microseconds(options.read_timeout));

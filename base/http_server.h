@@ -1,18 +1,15 @@
-// An HTTP/1.1 server on a port of its own, with the lifecycle every murmur HTTP
-// endpoint shares: register routes, bind (or pick a free port), serve on a
-// listener thread, stop. cpp-httplib (Debian's libcpp-httplib) does the HTTP:
-// the listener hands each connection to a pool of handler threads, and a
-// connection that sends nothing for `read_timeout` is closed, so a stalled
-// client holds one handler thread for a bounded time and never the port.
+// An HTTP/1.1 server on a port of its own, with the lifecycle every murmur HTTP endpoint shares:
+// register routes, bind (or pick a free port), serve on a listener thread, stop. cpp-httplib
+// (Debian's libcpp-httplib) does the HTTP: the listener hands each connection to a pool of handler
+// threads, and a connection that sends nothing for `read_timeout` is closed, so a stalled client
+// holds one handler thread for a bounded time and never the port.
 //
-// Users: the /metrics endpoint of every process (metrics_http_server.h),
-// murmur-serve's REST API and the coordinator's dashboard. cpp-httplib rather
-// than prometheus-cpp's civetweb exposer: civetweb cannot start its threads in
-// a process that links libtorch.
+// Users: the /metrics endpoint of every process (metrics_http_server.h), murmur-serve's REST API
+// and the coordinator's dashboard. cpp-httplib rather than prometheus-cpp's civetweb exposer:
+// civetweb cannot start its threads in a process that links libtorch.
 //
-// Owns the httplib::Server and the listener thread. Thread-safety: Start, Stop
-// and the destructor run on one thread; handlers run on the pool's threads,
-// several at a time.
+// Owns the httplib::Server and the listener thread. Thread-safety: Start, Stop and the destructor
+// run on one thread; handlers run on the pool's threads, several at a time.
 #ifndef MURMUR_BASE_HTTP_SERVER_H_
 #define MURMUR_BASE_HTTP_SERVER_H_
 
@@ -53,10 +50,10 @@ class HttpServer {
   // `add_routes` registers the handlers before the server listens. UNAVAILABLE
   // when the port cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
-      const Options &options, const std::function<void(httplib::Server &)> &add_routes);
+      const Options& options, const std::function<void(httplib::Server&)>& add_routes);
   ~HttpServer();  // Stop()
-  HttpServer(const HttpServer &) = delete;
-  HttpServer &operator=(const HttpServer &) = delete;
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
 
   // The port actually bound.
   int port() const { return port_; }

@@ -6,9 +6,9 @@
 
 namespace murmur {
 
-void AddMetricsRoute(httplib::Server &server, std::function<std::string()> render) {
+void AddMetricsRoute(httplib::Server& server, std::function<std::string()> render) {
   server.Get("/metrics",
-             [render = std::move(render)](const httplib::Request &, httplib::Response &res) {
+             [render = std::move(render)](const httplib::Request&, httplib::Response& res) {
                res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
              });
 }
@@ -18,11 +18,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> StartMetricsHttpServer(
   if (options.name == HttpServer::Options().name) options.name = "metrics";
   if (options.host.empty()) options.host = "0.0.0.0";
   return HttpServer::Start(
-      options, [&render](httplib::Server &server) { AddMetricsRoute(server, std::move(render)); });
+      options, [&render](httplib::Server& server) { AddMetricsRoute(server, std::move(render)); });
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> StartMetricsHttpServer(
-    const std::string &host, int port, std::function<std::string()> render) {
+    const std::string& host, int port, std::function<std::string()> render) {
   HttpServer::Options options;
   options.host = host;
   options.port = port;

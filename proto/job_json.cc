@@ -4,7 +4,7 @@
 
 namespace murmur {
 
-std::string OperatorJson(const google::protobuf::Message &message, bool pretty) {
+std::string OperatorJson(const google::protobuf::Message& message, bool pretty) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = pretty;
   options.always_print_primitive_fields = true;

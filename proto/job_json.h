@@ -1,8 +1,7 @@
-// The JSON form of the coordinator's operator-facing messages (JobStatus,
-// JobEvent): protobuf's JSON mapping with the .proto field names, every field
-// present (zeros included, so a reader need not know the defaults) and enums by
-// name ("JOB_RUNNING"). One text for `murmur status
-// --json` and the dashboard's /api/v1/status.
+// The JSON form of the coordinator's operator-facing messages (JobStatus, JobEvent): protobuf's
+// JSON mapping with the .proto field names, every field present (zeros included, so a reader need
+// not know the defaults) and enums by name ("JOB_RUNNING"). One text for `murmur status --json` and
+// the dashboard's /api/v1/status.
 #ifndef MURMUR_PROTO_JOB_JSON_H_
 #define MURMUR_PROTO_JOB_JSON_H_
 
@@ -13,7 +12,7 @@
 namespace murmur {
 
 // `pretty`: indented, for people; otherwise one line.
-std::string OperatorJson(const google::protobuf::Message &message, bool pretty = false);
+std::string OperatorJson(const google::protobuf::Message& message, bool pretty = false);
 
 }  // namespace murmur
 

@@ -21,20 +21,20 @@ using json = nlohmann::json;
 // a few polls.
 constexpr size_t kMaxEventsPerAnswer = 1000;
 
-void ReplyJson(httplib::Response &res, int status, const std::string &body) {
+void ReplyJson(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");
   res.set_content(body, "application/json");
 }
 
-void ReplyError(httplib::Response &res, int status, const std::string &message) {
+void ReplyError(httplib::Response& res, int status, const std::string& message) {
   ReplyJson(res, status, json({{"error", message}}).dump());
 }
 
-std::string CurvesJson(const StepHistory &history) {
+std::string CurvesJson(const StepHistory& history) {
   json steps = json::array(), loss = json::array(), learning_rate = json::array(),
        samples_per_second = json::array(), wall_time = json::array();
-  for (const StepPoint &point : history.Points()) {
+  for (const StepPoint& point : history.Points()) {
     steps.push_back(point.global_step);
     loss.push_back(point.loss);
     learning_rate.push_back(point.learning_rate);
@@ -52,20 +52,20 @@ std::string CurvesJson(const StepHistory &history) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(const Options &options, Job *job,
-                                                            const StepHistory *history) {
+absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(const Options& options, Job* job,
+                                                            const StepHistory* history) {
   HttpServer::Options http;
   http.name = "dashboard";
   http.host = options.host;
   http.port = options.port;
-  auto server = HttpServer::Start(http, [job, history](httplib::Server &server) {
-    server.Get("/", [](const httplib::Request &, httplib::Response &res) {
+  auto server = HttpServer::Start(http, [job, history](httplib::Server& server) {
+    server.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(DashboardPage(), "text/html; charset=utf-8");
     });
-    server.Get("/api/v1/status", [job](const httplib::Request &, httplib::Response &res) {
+    server.Get("/api/v1/status", [job](const httplib::Request&, httplib::Response& res) {
       ReplyJson(res, 200, OperatorJson(job->Status()));
     });
-    server.Get("/api/v1/events", [job](const httplib::Request &req, httplib::Response &res) {
+    server.Get("/api/v1/events", [job](const httplib::Request& req, httplib::Response& res) {
       int64_t after = 0;
       if (req.has_param("after") &&
           (!absl::SimpleAtoi(req.get_param_value("after"), &after) || after < 0)) {
@@ -86,11 +86,11 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(const Options &optio
       body += "], \"next\": " + std::to_string(next) + "}";
       ReplyJson(res, 200, body);
     });
-    server.Get("/api/v1/curves", [history](const httplib::Request &, httplib::Response &res) {
+    server.Get("/api/v1/curves", [history](const httplib::Request&, httplib::Response& res) {
       ReplyJson(res, 200, CurvesJson(*history));
     });
     AddMetricsRoute(server, [job] { return JobMetricsText(*job); });
-    server.set_error_handler([](const httplib::Request &req, httplib::Response &res) {
+    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       ReplyError(res, res.status,
                  res.status == 404 ? "no route " + req.method + " " + req.path

@@ -1,26 +1,20 @@
-// The coordinator's dashboard on its HTTP port (--http-port): a page a person
-// keeps open during a job, the JSON it polls (the same data for scripts) and
-// /metrics.
+// The coordinator's dashboard on its HTTP port (--http-port): a page a person keeps open during
+// a job, the JSON it polls (the same data for scripts) and /metrics.
 //
-//   GET /                        the page (dashboard_page.h); assets inline,
-//   nothing from a CDN GET /api/v1/status           the JobStatus, as `murmur
-//   status --json` prints it GET /api/v1/events?after=N   events after index N
-//   (0: all): {"events": [...], "next": M};
+//   GET /                        the page (dashboard_page.cc); assets inline, nothing from a CDN
+//   GET /api/v1/status           the JobStatus: the JSON `murmur status --json` prints, on one
+//                                line
+//   GET /api/v1/events?after=N   events after index N (0: all): {"events": [...], "next": M};
 //                                pass M as `after` next time
-//   GET /api/v1/curves           the per-step curves (step_history.h), one
-//   array per field:
-//                                {"stride", "global_step", "loss",
-//                                "learning_rate",
+//   GET /api/v1/curves           the per-step curves (step_history.h), one array per field:
+//                                {"stride", "global_step", "loss", "learning_rate",
 //                                 "samples_per_second", "wall_time"}
-//   GET /metrics                 the job's Prometheus metrics, as on the
-//   metrics port
+//   GET /metrics                 the job's Prometheus metrics, as on the metrics port
 //
-// Read-only: nothing on this port changes the job (scaling, draining and
-// publishing stay on the JobControl gRPC API), so it can be opened to a team's
-// network without a token.
+// Read-only: nothing on this port changes the job (scaling, draining and publishing stay on the
+// JobControl gRPC API), so it can be opened to a team's network without a token.
 //
-// Owns its HttpServer; borrows the Job and the history, which must outlive it.
-// Thread-safe.
+// Owns its HttpServer; borrows the Job and the history, which must outlive it. Thread-safe.
 #ifndef MURMUR_COORDINATOR_DASHBOARD_DASHBOARD_H_
 #define MURMUR_COORDINATOR_DASHBOARD_DASHBOARD_H_
 
@@ -44,8 +38,8 @@ class Dashboard {
     int port = 0;
   };
 
-  static absl::StatusOr<std::unique_ptr<Dashboard>> Start(const Options &options, Job *job,
-                                                          const StepHistory *history);
+  static absl::StatusOr<std::unique_ptr<Dashboard>> Start(const Options& options, Job* job,
+                                                          const StepHistory* history);
   int port() const { return http_->port(); }
 
  private:
@@ -54,7 +48,7 @@ class Dashboard {
 };
 
 // The page GET / serves.
-const std::string &DashboardPage();
+const std::string& DashboardPage();
 
 }  // namespace murmur::coordinator
 

@@ -1,13 +1,13 @@
-// The dashboard page: one HTML document with its style and script inline
-// (nothing from a CDN, so it works on a cluster without internet). The script
-// polls the JSON routes of dashboard.h: the status and new events every second,
-// the step curves every two seconds; it draws the curves as SVG itself.
+// The dashboard page: one HTML document with its style and script inline (nothing from a CDN, so it
+// works on a cluster without internet). The script polls the JSON routes of dashboard.h: the status
+// and new events every second, the step curves every two seconds; it draws the curves as SVG
+// itself.
 #include "coordinator/dashboard/dashboard.h"
 
 namespace murmur::coordinator {
 
-const std::string &DashboardPage() {
-  static const std::string *const page = new std::string(R"PAGE(<!doctype html>
+const std::string& DashboardPage() {
+  static const std::string* const page = new std::string(R"PAGE(<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">

@@ -6,7 +6,7 @@ namespace murmur::coordinator {
 
 StepHistory::StepHistory(size_t capacity) : capacity_(std::max<size_t>(2, capacity)) {}
 
-void StepHistory::RecordStep(const StepPoint &point) {
+void StepHistory::RecordStep(const StepPoint& point) {
   absl::MutexLock lock(&mu_);
   if (offered_++ % stride_ != 0) return;
   points_.push_back(point);

@@ -1,12 +1,10 @@
-// The per-step curve points the dashboard plots (loss, learning rate, the job's
-// samples/s), kept in memory: a TrainingCurveSink beside the TensorBoard files.
-// Bounded: once `capacity` points are held, every other one is dropped and from
-// then on only every second step is kept (then every fourth, ...), so a job of
-// a million steps keeps the shape of its curves in a few thousand points, and
-// the page fetches them whole.
+// The per-step curve points the dashboard plots (loss, learning rate, the job's samples/s), kept in
+// memory: a TrainingCurveSink beside the TensorBoard files. Bounded: once `capacity` points are
+// held, every other one is dropped and from then on only every second step is kept (then every
+// fourth, ...), so a job of a million steps keeps the shape of its curves in a few thousand points,
+// and the page fetches them whole.
 //
-// Owns its points. Thread-safe: the Job records under its own lock while HTTP
-// handlers read.
+// Owns its points. Thread-safe: the Job records under its own lock while HTTP handlers read.
 #ifndef MURMUR_COORDINATOR_DASHBOARD_STEP_HISTORY_H_
 #define MURMUR_COORDINATOR_DASHBOARD_STEP_HISTORY_H_
 
@@ -25,9 +23,9 @@ class StepHistory final : public TrainingCurveSink {
   // At least 2 points are kept.
   explicit StepHistory(size_t capacity = 2048);
 
-  void RecordStep(const StepPoint &point) override;
+  void RecordStep(const StepPoint& point) override;
   // Evaluations are part of the job's status; nothing to keep here.
-  void RecordEvaluation(const v1::EvaluationMetrics &, double, bool) override {}
+  void RecordEvaluation(const v1::EvaluationMetrics&, double, bool) override {}
 
   // The points kept, in step order.
   std::vector<StepPoint> Points() const;

@@ -10,6 +10,11 @@ namespace {
 
 constexpr const char* kClassNames[] = {"negative", "positive"};
 
+// The per-step curves' tags: what RecordStep writes and ReadStepCurves reads back.
+constexpr char kTrainLoss[] = "train/loss";
+constexpr char kTrainLearningRate[] = "train/learning_rate";
+constexpr char kTrainSamplesPerSecond[] = "train/samples_per_second";
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TensorBoardCurves>> TensorBoardCurves::Create(
@@ -38,12 +43,12 @@ void TensorBoardCurves::Flush(double wall_time) {
 }
 
 void TensorBoardCurves::RecordStep(const coordinator::StepPoint& point) {
-  Add("train/loss", point.global_step, point.loss, point.wall_time);
+  Add(kTrainLoss, point.global_step, point.loss, point.wall_time);
   if (point.learning_rate > 0) {
-    Add("train/learning_rate", point.global_step, point.learning_rate, point.wall_time);
+    Add(kTrainLearningRate, point.global_step, point.learning_rate, point.wall_time);
   }
   if (point.samples_per_second > 0) {
-    Add("train/samples_per_second", point.global_step, point.samples_per_second,
+    Add(kTrainSamplesPerSecond, point.global_step, point.samples_per_second,
         point.wall_time);
   }
   if (point.wall_time - last_flush_ >= 1.0) Flush(point.wall_time);
@@ -77,10 +82,10 @@ std::vector<coordinator::StepPoint> ReadStepCurves(const std::string& dir) {
     for (const Event& event : *events) {
       for (const auto& value : event.summary().value()) {
         double coordinator::StepPoint::*field =
-            value.tag() == "train/loss"                  ? &coordinator::StepPoint::loss
-            : value.tag() == "train/learning_rate"       ? &coordinator::StepPoint::learning_rate
-            : value.tag() == "train/samples_per_second" ? &coordinator::StepPoint::samples_per_second
-                                                         : nullptr;
+            value.tag() == kTrainLoss               ? &coordinator::StepPoint::loss
+            : value.tag() == kTrainLearningRate     ? &coordinator::StepPoint::learning_rate
+            : value.tag() == kTrainSamplesPerSecond ? &coordinator::StepPoint::samples_per_second
+                                                    : nullptr;
         if (field == nullptr) continue;
         coordinator::StepPoint& point = by_step[event.step()];
         point.global_step = event.step();
