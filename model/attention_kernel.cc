@@ -24,35 +24,55 @@ inline float ToFloat(uint16_t bits) {
   return v;
 }
 
+// Query rows whose scores are computed together: each loaded vector of k^T serves all of them,
+// and their independent sums hide the latency of the multiply-adds (one row alone is a chain of
+// D dependent multiply-adds per 8 keys).
+constexpr int64_t kQueryRows = 4;
+
 // One (sequence, head): `keys` tokens whose q, k and v rows are `in_stride` elements apart, and
 // whose D-value context rows are `out_stride` apart. Scratch: kt [D * padded keys] (k
-// transposed, so that 8 keys' scores are one vector per d), row and buffer [padded keys] for
-// the softmax, query [D].
+// transposed, so that 8 keys' scores are one vector per d), scores [kQueryRows * padded keys],
+// buffer [padded keys] for the softmax, queries [kQueryRows * D].
 template <typename T>
 void Head(const T* q, const T* k, const T* v, int64_t in_stride, T* out, int64_t out_stride,
-          int64_t D, int64_t keys, float* kt, float* row, float* buffer, float* query) {
+          int64_t D, int64_t keys, float* kt, float* scores, float* buffer, float* queries) {
   const int64_t padded = PadToLanes(keys);
+  // Transposed from k's rows, each read in order.
+  for (int64_t j = 0; j < keys; ++j) {
+    const T* key = k + j * in_stride;
+    for (int64_t d = 0; d < D; ++d) kt[d * padded + j] = ToFloat(key[d]);
+  }
   for (int64_t d = 0; d < D; ++d) {
-    float* column = kt + d * padded;
-    for (int64_t j = 0; j < keys; ++j) column[j] = ToFloat(k[j * in_stride + d]);
-    for (int64_t j = keys; j < padded; ++j) column[j] = 0.0f;
+    for (int64_t j = keys; j < padded; ++j) kt[d * padded + j] = 0.0f;
   }
   const int64_t chunks = D / kLanes;
-  for (int64_t i = 0; i < keys; ++i) {
-    for (int64_t d = 0; d < D; ++d) query[d] = ToFloat(q[i * in_stride + d]);
+  for (int64_t first = 0; first < keys; first += kQueryRows) {
+    const int64_t rows = std::min(kQueryRows, keys - first);
+    for (int64_t r = 0; r < kQueryRows; ++r) {
+      for (int64_t d = 0; d < D; ++d) {
+        queries[r * D + d] = r < rows ? ToFloat(q[(first + r) * in_stride + d]) : 0.0f;
+      }
+    }
     for (int64_t j = 0; j < padded; j += kLanes) {
-      Floats score = {};
-      for (int64_t d = 0; d < D; ++d) score += query[d] * Load(kt + d * padded + j);
-      Store(score, row + j);
+      Floats sum[kQueryRows] = {};
+      for (int64_t d = 0; d < D; ++d) {
+        const Floats key = Load(kt + d * padded + j);
+        for (int64_t r = 0; r < kQueryRows; ++r) sum[r] += queries[r * D + d] * key;
+      }
+      for (int64_t r = 0; r < kQueryRows; ++r) Store(sum[r], scores + r * padded + j);
     }
-    SoftmaxRow(row, row, keys, padded, buffer);  // in place: SoftmaxRow reads via `buffer`
-    Floats context[kMaxHeadDim / kLanes] = {};
-    for (int64_t j = 0; j < keys; ++j) {
-      const float p = row[j];
-      const T* value = v + j * in_stride;
-      for (int64_t c = 0; c < chunks; ++c) context[c] += p * LoadLanes(value + c * kLanes);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = scores + r * padded;
+      SoftmaxRow(row, row, keys, padded, buffer);  // in place: SoftmaxRow reads via `buffer`
+      Floats context[kMaxHeadDim / kLanes] = {};
+      for (int64_t j = 0; j < keys; ++j) {
+        const float p = row[j];
+        const T* value = v + j * in_stride;
+        for (int64_t c = 0; c < chunks; ++c) context[c] += p * LoadLanes(value + c * kLanes);
+      }
+      T* target = out + (first + r) * out_stride;
+      for (int64_t c = 0; c < chunks; ++c) StoreLanes(context[c], target + c * kLanes);
     }
-    for (int64_t c = 0; c < chunks; ++c) StoreLanes(context[c], out + i * out_stride + c * kLanes);
   }
 }
 
@@ -93,16 +113,16 @@ at::Tensor AttentionOnPackedRows(const at::Tensor& qkv_in, const std::vector<int
     T* out = static_cast<T*>(context.data_ptr());  // the same dtype as qkv
     at::parallel_for(0, tasks, grain, [&](int64_t begin, int64_t end) {
       const int64_t padded = PadToLanes(longest);
-      std::vector<float> scratch(D * padded + 2 * padded + D);
+      std::vector<float> scratch(D * padded + kQueryRows * padded + padded + kQueryRows * D);
       float* kt = scratch.data();
-      float* row = kt + D * padded;
-      float* buffer = row + padded;
-      float* query = buffer + padded;
+      float* scores = kt + D * padded;
+      float* buffer = scores + kQueryRows * padded;
+      float* queries = buffer + padded;
       for (int64_t task = begin; task < end; ++task) {
         const int64_t s = task / heads, h = task % heads;
         const T* first = data + start[s] * 3 * HD + h * D;
         Head(first, first + HD, first + 2 * HD, 3 * HD, out + start[s] * HD + h * D, HD, D,
-             lengths[s], kt, row, buffer, query);
+             lengths[s], kt, scores, buffer, queries);
       }
     });
   });

@@ -11,6 +11,9 @@
 // post-op) for the layers whose output feeds a residual connection. model_bench measures both
 // precisions.
 //
+// fp32 products of at most 96 rows (one or a few tweets) run few_rows_gemm.h's AVX-512 kernel
+// instead, on its own packed copy of the weight: oneDNN streams the weight badly at so few rows.
+//
 // Numerics: the weight's dtype decides. bf16: bf16 inputs and weights, fp32 accumulation, as
 // autocast's bf16 linear. fp32: fp32 throughout, as torch::linear (summation order differs).
 //
