@@ -10,6 +10,12 @@
 
 namespace murmur::model {
 
+int64_t Batch::RoundRows(int64_t tokens) {
+  int64_t multiple = kRowMultiple;
+  while (multiple * 32 <= tokens) multiple *= 2;
+  return (tokens + multiple - 1) / multiple * multiple;
+}
+
 absl::StatusOr<Batch> Batch::FromSequences(const std::vector<std::vector<int32_t>>& sequences,
                                            int64_t max_positions) {
   Batch batch;
@@ -19,8 +25,8 @@ absl::StatusOr<Batch> Batch::FromSequences(const std::vector<std::vector<int32_t
   for (size_t i = 0; i < sequences.size(); ++i) {
     int64_t len = static_cast<int64_t>(sequences[i].size());
     if (len == 0 || len > max_positions) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, " has ", len,
-                                                     " tokens; need 1..", max_positions));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", i, " has ", len, " tokens; need 1..", max_positions));
     }
     batch.num_tokens += len;
     longest = std::max(longest, len);
@@ -30,7 +36,7 @@ absl::StatusOr<Batch> Batch::FromSequences(const std::vector<std::vector<int32_t
   };
   const int64_t T = batch.num_tokens, B = batch.batch_size;
   batch.max_len = round_up(longest, kLengthMultiple);
-  batch.num_rows = round_up(T, kRowMultiple);
+  batch.num_rows = RoundRows(T);
   const int64_t R = batch.num_rows;
   batch.input_ids = at::zeros({R}, at::kLong);
   batch.position_ids = at::zeros({R}, at::kLong);
@@ -59,8 +65,7 @@ bool Batch::dense() const {
 }
 
 absl::StatusOr<Batch> Batch::FromPadded(const at::Tensor& input_ids,
-                                        const at::Tensor& attention_mask,
-                                        int64_t max_positions) {
+                                        const at::Tensor& attention_mask, int64_t max_positions) {
   if (input_ids.dim() != 2 || !attention_mask.defined() ||
       attention_mask.sizes() != input_ids.sizes()) {
     return absl::InvalidArgumentError("input_ids and attention_mask must both be [batch, len]");

@@ -75,7 +75,7 @@ class OneDnnLinear final : public PackedLinear {
 
  private:
   // One primitive per (rows, output kind): oneDNN specialises its kernels on the shape. Batch
-  // rows come rounded (Batch::kRowMultiple), so a server sees few distinct row counts.
+  // rows come rounded (Batch::RoundRows), so a server sees few distinct row counts.
   struct Primitive {
     dnnl::matmul matmul;
     Desc weights;
