@@ -81,6 +81,33 @@ class FusedQkvWeight : public torch::autograd::Function<FusedQkvWeight> {
   }
 };
 
+// The word-embedding lookup whose backward index-adds into the weight's .grad() buffer
+// (EmbeddingsImpl::row_sparse_gradient) and gives autograd no gradient for the weight. Rows
+// looking up `padding_idx` contribute nothing, as in torch's embedding.
+class RowSparseEmbedding : public torch::autograd::Function<RowSparseEmbedding> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& weight,
+                               const torch::Tensor& ids, int64_t padding_idx) {
+    ctx->saved_data["weight"] = weight;  // the parameter itself: backward writes its .grad()
+    ctx->saved_data["ids"] = ids;
+    ctx->saved_data["padding_idx"] = padding_idx;
+    return weight.index_select(0, ids);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    torch::Tensor weight = ctx->saved_data["weight"].toTensor();
+    const torch::Tensor ids = ctx->saved_data["ids"].toTensor();
+    const int64_t padding_idx = ctx->saved_data["padding_idx"].toInt();
+    torch::NoGradGuard no_grad;
+    torch::Tensor& grad = weight.mutable_grad();
+    if (!grad.defined()) grad = torch::zeros_like(weight);
+    grad.index_add_(0, ids, grads[0].to(grad.scalar_type()));
+    if (padding_idx >= 0) grad[padding_idx].zero_();
+    return {torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 EmbeddingsImpl::EmbeddingsImpl(const DistilBertConfig& config) {
@@ -104,7 +131,14 @@ EmbeddingsImpl::EmbeddingsImpl(const DistilBertConfig& config) {
 }
 
 torch::Tensor EmbeddingsImpl::forward(const Batch& batch) {
-  torch::Tensor x = word_embeddings(batch.input_ids) + position_embeddings(batch.position_ids);
+  const torch::Tensor& table = word_embeddings->weight;
+  torch::Tensor words =
+      row_sparse_gradient && is_training() && torch::GradMode::is_enabled() &&
+              table.requires_grad()
+          ? RowSparseEmbedding::apply(table, batch.input_ids,
+                                      word_embeddings->options.padding_idx().value_or(-1))
+          : word_embeddings(batch.input_ids);
+  torch::Tensor x = words + position_embeddings(batch.position_ids);
   return FastDropout(LayerNorm(x), dropout, is_training());
 }
 

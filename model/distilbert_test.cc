@@ -433,6 +433,52 @@ TEST(DistilBertTest, PackedGradientsMatchFiniteDifferences) {
   EXPECT_NEAR(analytic, numeric, 1e-6 * std::max(0.1, std::abs(numeric)));
 }
 
+// The row-sparse word-embedding gradient (added into the weight's .grad() buffer, outside
+// autograd) equals autograd's dense one, padding row and repeated ids included, and two
+// backwards accumulate as autograd's would.
+TEST(DistilBertTest, RowSparseEmbeddingGradientEqualsTheDenseOne) {
+  torch::manual_seed(11);
+  DistilBertForSequenceClassification dense = TinyModel();
+  DistilBertForSequenceClassification sparse = TinyModel();
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : sparse->named_parameters()) {
+      item.value().copy_(dense->named_parameters()[item.key()]);
+    }
+  }
+  sparse->distilbert->embeddings->row_sparse_gradient = true;
+  // Dropout off (eval) but gradients on: the two forwards must be the same function.
+  dense->eval();
+  sparse->eval();
+  sparse->distilbert->embeddings->train();  // the switch applies in training only
+  sparse->distilbert->embeddings->dropout = 0.0;
+  Batch batch = *Batch::FromSequences({{2, 10, 11, 10, 3}, {2, 5, 3}, {2, 7, 7, 7, 3}}, 16);
+  // Autograd's hooks on the weight fire only for the dense path: the row-sparse one bypasses it.
+  int dense_hooks = 0, sparse_hooks = 0;
+  dense->distilbert->embeddings->word_embeddings->weight.register_hook(
+      [&](const torch::Tensor&) { ++dense_hooks; });
+  sparse->distilbert->embeddings->word_embeddings->weight.register_hook(
+      [&](const torch::Tensor&) { ++sparse_hooks; });
+  for (int pass = 0; pass < 2; ++pass) {
+    dense->forward(batch).pow(2).sum().backward();
+    sparse->forward(batch).pow(2).sum().backward();
+  }
+  const torch::Tensor want = dense->distilbert->embeddings->word_embeddings->weight.grad();
+  const torch::Tensor got = sparse->distilbert->embeddings->word_embeddings->weight.grad();
+  ASSERT_TRUE(got.defined());
+  EXPECT_EQ(dense_hooks, 2);
+  EXPECT_EQ(sparse_hooks, 0);
+  EXPECT_LT((got - want).abs().max().item<double>(), 1e-5);
+  EXPECT_GT(want.abs().max().item<double>(), 1e-3);
+  EXPECT_EQ(got[0].abs().max().item<double>(), 0.0) << "the padding row gets no gradient";
+  // The other parameters' gradients still come through autograd.
+  EXPECT_LT((sparse->classifier->weight.grad() - dense->classifier->weight.grad())
+                .abs()
+                .max()
+                .item<double>(),
+            1e-5);
+}
+
 TEST(DistilBertTest, DropoutOnlyInTraining) {
   DistilBertForSequenceClassification model = TinyModel();
   Batch batch = *Batch::FromSequences({{2, 10, 11, 3}, {2, 5, 3}}, 16);

@@ -22,6 +22,7 @@ struct GradientSynchronizer::State {
   std::vector<int> slot_of;    // position within its bucket
   std::vector<Bucket> buckets;
   int sparse_index = -1;
+  at::Tensor synchronized_rows;  // of the sparse parameter, by the last Finish
   Communicator* communicator = nullptr;
   bool armed = false;
   int next_to_launch = 0;
@@ -120,6 +121,10 @@ GradientSynchronizer::~GradientSynchronizer() = default;
 
 size_t GradientSynchronizer::num_buckets() const { return state_->buckets.size(); }
 
+const at::Tensor& GradientSynchronizer::synchronized_rows() const {
+  return state_->synchronized_rows;
+}
+
 void GradientSynchronizer::Arm(Communicator* communicator) {
   State& state = *state_;
   state.communicator = communicator;
@@ -199,6 +204,7 @@ absl::Status GradientSynchronizer::Finish(const at::Tensor& token_ids, GradSyncS
     if (auto s = comm.AllReduceSync(values, ReduceOp::kSum); !s.ok()) return s;
     parameter.mutable_grad().index_copy_(0, rows, values);
     sparse_rows = rows.numel();
+    state.synchronized_rows = rows.to(at::kCPU);
   }
   if (stats != nullptr) {
     stats->dense_elements = dense;

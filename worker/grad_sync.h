@@ -56,6 +56,9 @@ class GradientSynchronizer {
   absl::Status Finish(const at::Tensor& token_ids, GradSyncStats* stats = nullptr);
 
   size_t num_buckets() const;
+  // The sparse parameter's rows the last Finish synchronised (sorted int64; undefined before
+  // the first, or without a sparse parameter). Every other row of its gradient is zero.
+  const at::Tensor& synchronized_rows() const;
 
  private:
   struct Bucket;

@@ -65,7 +65,10 @@ class ClassificationObjective
     : public ObjectiveWithModel<model::DistilBertForSequenceClassification> {
  public:
   ClassificationObjective(model::DistilBertForSequenceClassification model, bool bf16)
-      : ObjectiveWithModel(std::move(model)), bf16_(bf16) {}
+      : ObjectiveWithModel(std::move(model)), bf16_(bf16) {
+    // The sparse parameter's gradient lives in a buffer the trainer zeroes row by row.
+    model_->distilbert->embeddings->row_sparse_gradient = true;
+  }
 
   std::string sparse_parameter() const override {
     return "distilbert.embeddings.word_embeddings.weight";

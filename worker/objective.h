@@ -87,8 +87,10 @@ class Objective {
   virtual torch::nn::Module& module() = 0;
   virtual const model::DistilBertConfig& config() const = 0;
   // The parameter whose gradient only has rows of the step's input ids, for row-sparse
-  // synchronisation; "" when every row can get one (the masked-LM projector is tied to the
-  // word embeddings).
+  // synchronisation and updates; "" when every row can get one (the masked-LM projector is
+  // tied to the word embeddings). Backward adds into its .grad() without autograd
+  // (EmbeddingsImpl::row_sparse_gradient): the caller zeroes the rows it consumed, or drops
+  // the gradient, before the next step.
   virtual std::string sparse_parameter() const = 0;
 
   // The micro-batch's loss summed over its terms (samples, or masked tokens), and the number of

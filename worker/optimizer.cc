@@ -33,8 +33,8 @@ double LinearScheduleFactor(int64_t step, int64_t warmup_steps, int64_t total_st
 AdamW::AdamW(NamedTensors parameters, AdamWOptions options)
     : options_(options), step_(at::zeros({}, at::kLong)) {
   for (auto& [name, parameter] : parameters) {
-    slots_.push_back(Slot{name, parameter, at::zeros_like(parameter),
-                          at::zeros_like(parameter), DecaysWeight(name)});
+    slots_.push_back(Slot{name, parameter, at::zeros_like(parameter), at::zeros_like(parameter),
+                          DecaysWeight(name)});
   }
 }
 
@@ -85,7 +85,64 @@ double SumOfSquares(const float* __restrict g, int64_t n) {
 
 }  // namespace
 
-void AdamW::Step(double lr, double grad_scale) {
+void AdamW::SetLazyRows(const std::string& name) {
+  lazy_slot_ = -1;
+  rows_behind_.clear();
+  history_.clear();
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& slot = slots_[i];
+    if (slot.name == name && slot.parameter.dim() >= 1 && ContiguousCpuFloat(slot.parameter)) {
+      lazy_slot_ = static_cast<int>(i);
+      rows_behind_.assign(slot.parameter.size(0), 0);
+    }
+  }
+}
+
+void AdamW::ReplayRow(const Slot& slot, int64_t row, int64_t steps, int64_t history_end) const {
+  const int64_t width = slot.parameter.numel() / slot.parameter.size(0);
+  float* p = slot.parameter.data_ptr<float>() + row * width;
+  float* m = slot.exp_avg.data_ptr<float>() + row * width;
+  float* v = slot.exp_avg_sq.data_ptr<float>() + row * width;
+  const std::vector<float> zeros(width, 0.0f);
+  for (int64_t j = history_end - steps; j < history_end; ++j) {
+    const StepConstants& step = history_[j];
+    const AdamWConstants constants{static_cast<float>(options_.beta1),
+                                   static_cast<float>(options_.beta2),
+                                   static_cast<float>(options_.eps),
+                                   step.decay,
+                                   step.step_size,
+                                   step.inv_sqrt_bias_correction2,
+                                   1.0f};
+    AdamWUpdate(p, zeros.data(), m, v, width, constants);
+  }
+}
+
+void AdamW::CatchUp(const at::Tensor& rows) {
+  if (lazy_slot_ < 0 || history_.empty()) return;
+  const at::Tensor ids = rows.reshape(-1).to(at::kLong).contiguous();
+  const int64_t* id = ids.data_ptr<int64_t>();
+  // (row, steps behind) of each distinct row that is behind; a repeated row is then current.
+  std::vector<std::pair<int64_t, int64_t>> behind;
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    int64_t& steps = rows_behind_.at(static_cast<size_t>(id[i]));
+    if (steps > 0) behind.emplace_back(id[i], steps);
+    steps = 0;
+  }
+  const Slot& slot = slots_[lazy_slot_];
+  const int64_t end = static_cast<int64_t>(history_.size());
+  at::parallel_for(0, static_cast<int64_t>(behind.size()), 16, [&](int64_t begin, int64_t stop) {
+    for (int64_t i = begin; i < stop; ++i) ReplayRow(slot, behind[i].first, behind[i].second, end);
+  });
+  torch::autograd::impl::bump_version(slot.parameter);
+}
+
+void AdamW::CatchUpAll() {
+  if (lazy_slot_ < 0) return;
+  CatchUp(at::arange(static_cast<int64_t>(rows_behind_.size()), at::kLong));
+  history_.clear();  // every row is current
+}
+
+void AdamW::Step(double lr, double grad_scale, const at::Tensor& gradient_rows) {
   at::NoGradGuard no_grad;
   const int64_t step = step_.item<int64_t>() + 1;
   step_.fill_(step);
@@ -93,10 +150,44 @@ void AdamW::Step(double lr, double grad_scale) {
   const double bias_correction2 = 1.0 - std::pow(options_.beta2, static_cast<double>(step));
   const double step_size = lr / bias_correction1;
   const double sqrt_bias_correction2 = std::sqrt(bias_correction2);
-  for (Slot& slot : slots_) {
+  for (size_t index = 0; index < slots_.size(); ++index) {
+    Slot& slot = slots_[index];
     const at::Tensor& raw_grad = slot.parameter.grad();
     if (!raw_grad.defined()) continue;
     const double decay = slot.decay ? 1.0 - lr * options_.weight_decay : 1.0;
+    const bool lazy = static_cast<int>(index) == lazy_slot_;
+    if (lazy && gradient_rows.defined() && ContiguousCpuFloat(raw_grad)) {
+      // This step for the rows with a gradient, after the steps they missed; the others fall
+      // one more step behind.
+      history_.push_back(StepConstants{static_cast<float>(decay), static_cast<float>(step_size),
+                                       static_cast<float>(1.0 / sqrt_bias_correction2)});
+      for (int64_t& steps : rows_behind_) ++steps;
+      const AdamWConstants constants{
+          static_cast<float>(options_.beta1), static_cast<float>(options_.beta2),
+          static_cast<float>(options_.eps),   static_cast<float>(decay),
+          static_cast<float>(step_size),      static_cast<float>(1.0 / sqrt_bias_correction2),
+          static_cast<float>(grad_scale)};
+      const at::Tensor rows = gradient_rows.to(at::kLong).contiguous();
+      const int64_t* row = rows.data_ptr<int64_t>();
+      const int64_t width = slot.parameter.numel() / slot.parameter.size(0);
+      const int64_t previous = static_cast<int64_t>(history_.size()) - 1;
+      float* p = slot.parameter.data_ptr<float>();
+      const float* g = raw_grad.data_ptr<float>();
+      float* m = slot.exp_avg.data_ptr<float>();
+      float* v = slot.exp_avg_sq.data_ptr<float>();
+      at::parallel_for(0, rows.numel(), 16, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t r = row[i];
+          ReplayRow(slot, r, rows_behind_[r] - 1, previous);
+          const int64_t offset = r * width;
+          AdamWUpdate(p + offset, g + offset, m + offset, v + offset, width, constants);
+          rows_behind_[r] = 0;
+        }
+      });
+      torch::autograd::impl::bump_version(slot.parameter);
+      continue;
+    }
+    if (lazy) CatchUpAll();  // a dense update from here on needs every row current
     if (ContiguousCpuFloat(slot.parameter) && ContiguousCpuFloat(raw_grad)) {
       // One pass over parameter, gradient and moments: the tensor-op version below reads and
       // writes each of them several times, which costs ~0.4 s a step on the base preset.
@@ -147,16 +238,20 @@ absl::Status AdamW::LoadState(const NamedTensors& state) {
       return absl::InvalidArgumentError(absl::StrCat("optimizer state has no tensor ", name));
     }
     if (it->second.sizes() != tensor.sizes()) {
-      return absl::InvalidArgumentError(absl::StrCat("optimizer state tensor ", name,
-                                                     " has the wrong shape"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("optimizer state tensor ", name, " has the wrong shape"));
     }
   }
   at::NoGradGuard no_grad;
   for (auto& [name, tensor] : mine) tensor.copy_(given[name]);
+  // The loaded state is current in every row.
+  std::fill(rows_behind_.begin(), rows_behind_.end(), 0);
+  history_.clear();
   return absl::OkStatus();
 }
 
-double GradNorm(const NamedTensors& parameters) {
+double GradNorm(const NamedTensors& parameters, const std::string& sparse_name,
+                const at::Tensor& sparse_rows) {
   at::NoGradGuard no_grad;
   double squares = 0;
   // Other gradients (a GPU's): one norm each on their device, one transfer for all.
@@ -164,6 +259,15 @@ double GradNorm(const NamedTensors& parameters) {
   for (const auto& [name, parameter] : parameters) {
     const at::Tensor& grad = parameter.grad();
     if (!grad.defined()) continue;
+    if (name == sparse_name && sparse_rows.defined() && ContiguousCpuFloat(grad) &&
+        grad.dim() >= 1) {
+      const at::Tensor rows = sparse_rows.to(at::kLong).contiguous();
+      const int64_t* row = rows.data_ptr<int64_t>();
+      const int64_t width = grad.numel() / std::max<int64_t>(1, grad.size(0));
+      const float* g = grad.data_ptr<float>();
+      for (int64_t i = 0; i < rows.numel(); ++i) squares += SumOfSquares(g + row[i] * width, width);
+      continue;
+    }
     if (ContiguousCpuFloat(grad)) {
       const float* g = grad.data_ptr<float>();
       squares += at::parallel_reduce(

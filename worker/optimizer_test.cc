@@ -130,6 +130,82 @@ TEST(OptimizerTest, GradNormCoversEveryGradient) {
               1e-6 * expected);  // fp32 partial sums
 }
 
+// Row-lazy updates give the dense update's values: a table whose steps each have gradients in
+// a few random rows, the learning rate changing every step, clipping on some, rows brought up
+// to date at random points (as forward passes do), and a dense neighbour parameter.
+TEST(OptimizerTest, LazyRowsEqualTheDenseUpdate) {
+  at::manual_seed(6);
+  const int64_t rows = 50, width = 24;
+  at::Tensor dense_table = at::randn({rows, width}), dense_bias = at::randn({width});
+  at::Tensor lazy_table = dense_table.clone(), lazy_bias = dense_bias.clone();
+  AdamWOptions options;
+  options.weight_decay = 0.1;
+  AdamW dense({{"table", dense_table}, {"bias", dense_bias}}, options);
+  AdamW lazy({{"table", lazy_table}, {"bias", lazy_bias}}, options);
+  lazy.SetLazyRows("table");
+  const at::Tensor initial = dense_table.clone();
+  for (int step = 0; step < 30; ++step) {
+    at::Tensor touched = std::get<0>(at::_unique(at::randint(rows, {6}, at::kLong), true));
+    at::Tensor grad = at::zeros({rows, width});
+    grad.index_copy_(0, touched, at::randn({touched.numel(), width}));
+    at::Tensor bias_grad = at::randn({width});
+    dense_table.mutable_grad() = grad;
+    lazy_table.mutable_grad() = grad.clone();
+    dense_bias.mutable_grad() = bias_grad;
+    lazy_bias.mutable_grad() = bias_grad.clone();
+    const double lr = 1e-2 * (1.0 + step % 7), scale = step % 3 == 0 ? 0.5 : 1.0;
+    if (step % 4 == 1) lazy.CatchUp(at::randint(rows, {10}, at::kLong));
+    dense.Step(lr, scale);
+    lazy.Step(lr, scale, touched);
+    // Rows caught up mid-run equal the dense ones at once.
+    at::Tensor some = at::tensor({3, 17, 17, 40}, at::kLong);
+    if (step % 5 == 2) {
+      lazy.CatchUp(some);
+      EXPECT_TRUE(at::equal(lazy_table.index_select(0, some), dense_table.index_select(0, some)))
+          << "step " << step;
+    }
+  }
+  // Untouched rows really were left behind until now.
+  EXPECT_FALSE(at::equal(lazy_table, dense_table));
+  lazy.CatchUpAll();
+  EXPECT_TRUE(at::equal(lazy_table, dense_table));
+  EXPECT_TRUE(at::equal(lazy_bias, dense_bias));
+  const NamedTensors lazy_state = lazy.State(), dense_state = dense.State();
+  for (size_t i = 0; i < lazy_state.size(); ++i) {
+    EXPECT_TRUE(at::equal(lazy_state[i].second, dense_state[i].second)) << lazy_state[i].first;
+  }
+  EXPECT_GT((dense_table - initial).abs().max().item<double>(), 1e-3);
+}
+
+// After a load every row is current: nothing from before it is replayed.
+TEST(OptimizerTest, LoadedStateIsCurrentInEveryRow) {
+  at::Tensor table = at::ones({4, 8});
+  AdamW lazy({{"table", table}}, AdamWOptions());
+  lazy.SetLazyRows("table");
+  table.mutable_grad() = at::ones({4, 8});
+  lazy.Step(0.1, 1.0, at::tensor({0}, at::kLong));  // rows 1-3 behind
+  at::Tensor saved = at::full({4, 8}, 2.0f);
+  at::Tensor other = at::ones({4, 8});
+  AdamW source({{"table", other}}, AdamWOptions());
+  ASSERT_TRUE(lazy.LoadState(source.State()).ok());
+  table.copy_(saved);  // as LoadCheckpoint loads the weights
+  lazy.CatchUpAll();
+  EXPECT_TRUE(at::equal(table, saved));
+}
+
+// For the row-sparse parameter only the listed rows are read.
+TEST(OptimizerTest, GradNormReadsOnlyTheSparseRows) {
+  at::Tensor table = at::zeros({5, 3});
+  table.mutable_grad() = at::zeros({5, 3});
+  table.mutable_grad()[1].fill_(2.0f);
+  table.mutable_grad()[4].fill_(100.0f);  // not listed: must be ignored
+  at::Tensor dense = at::zeros({2});
+  dense.mutable_grad() = at::full({2}, 1.0f);
+  const double norm =
+      GradNorm({{"table", table}, {"dense", dense}}, "table", at::tensor({1, 3}, at::kLong));
+  EXPECT_NEAR(norm, std::sqrt(3 * 4.0 + 2 * 1.0), 1e-9);
+}
+
 TEST(OptimizerTest, ClipCoefficientFollowsTorch) {
   EXPECT_DOUBLE_EQ(ClipCoefficient(0.5, 1.0), 1.0);
   EXPECT_DOUBLE_EQ(ClipCoefficient(1.0, 1.0), 1.0);

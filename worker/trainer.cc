@@ -40,9 +40,13 @@ struct Trainer::Impl {
   NamedTensors parameters;
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<GradientSynchronizer> sync;
+  // Whether the row-sparse gradient buffer is all zeros (the last step completed).
+  bool sparse_gradient_clean = false;
 
-  // Model state and optimizer state in one fixed order (the same on every rank).
+  // Model state and optimizer state in one fixed order (the same on every rank), every row
+  // current.
   NamedTensors AllState() const {
+    optimizer->CatchUpAll();
     NamedTensors state = parameters;
     NamedTensors moments = optimizer->State();
     state.insert(state.end(), moments.begin(), moments.end());
@@ -63,6 +67,13 @@ struct Trainer::Impl {
       seeds->push_back(SequenceSeed(options.seed, stream, row));
       if (ids != nullptr) ids->insert(ids->end(), sequences->back().begin(), sequences->back().end());
     }
+  }
+
+  // Brings the lazily updated embedding rows these sequences read up to date (AdamW::CatchUp).
+  void CatchUpRowsOf(const std::vector<std::vector<int32_t>>& sequences) const {
+    std::vector<int64_t> ids;
+    for (const auto& sequence : sequences) ids.insert(ids.end(), sequence.begin(), sequence.end());
+    optimizer->CatchUp(torch::tensor(ids, torch::kLong));
   }
 
   // Word dropout (TrainerOptions::token_dropout). The draw depends on (seed, step, rank,
@@ -139,6 +150,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
     AdamWOptions adamw;
     adamw.weight_decay = options.weight_decay;
     impl->optimizer = std::make_unique<AdamW>(impl->parameters, adamw);
+    // The row-sparse embedding is also updated row by row (on the CPU; elsewhere densely).
+    impl->optimizer->SetLazyRows(impl->objective->sparse_parameter());
     GradSyncOptions grad_sync = options.grad_sync;
     grad_sync.sparse_parameter = impl->objective->sparse_parameter();
     impl->sync = std::make_unique<GradientSynchronizer>(impl->parameters, grad_sync);
@@ -198,8 +211,13 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     torch::manual_seed(impl.options.seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL +
                        static_cast<uint64_t>(communicator.rank()));
     // Drop the gradients rather than zeroing them: backward then stores its first gradient
-    // without a read-add-write pass.
-    for (auto& [name, parameter] : impl.parameters) parameter.mutable_grad() = at::Tensor();
+    // without a read-add-write pass. The row-sparse one is a buffer backward adds into: the
+    // last step zeroed the rows it used, unless it failed half-way.
+    const std::string& sparse = impl.objective->sparse_parameter();
+    for (auto& [name, parameter] : impl.parameters) {
+      if (name != sparse || !impl.sparse_gradient_clean) parameter.mutable_grad() = at::Tensor();
+    }
+    impl.sparse_gradient_clean = false;
     std::vector<std::vector<int32_t>> sequences;
     std::vector<int64_t> labels;
     std::vector<uint64_t> seeds;
@@ -217,6 +235,7 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
       impl.Gather(micro_batches[i], static_cast<uint64_t>(step), &sequences, &labels, &seeds,
                   &step_ids);
       impl.DropTokens(step, communicator.rank(), i, &sequences, &step_ids);
+      impl.CatchUpRowsOf(sequences);
       Objective::Loss micro = impl.objective->ComputeLoss(sequences, labels, seeds);
       loss[0] += micro.sum.item<double>();
       loss[1] += static_cast<double>(micro.terms);
@@ -233,14 +252,23 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     if (auto s = communicator.AllReduceSync(loss, ReduceOp::kSum); !s.ok()) return s;
     result.loss = loss[0].item<double>() / std::max(1.0, loss[1].item<double>());
     result.sync_seconds = result.sync.wait_seconds;
-    result.grad_norm = GradNorm(impl.parameters);
+    const at::Tensor& sparse_rows = impl.sync->synchronized_rows();
+    result.grad_norm = GradNorm(impl.parameters, impl.objective->sparse_parameter(), sparse_rows);
     const int64_t warmup = static_cast<int64_t>(impl.options.warmup_ratio *
                                                 static_cast<double>(impl.options.total_steps));
     result.learning_rate = impl.options.learning_rate *
                            LinearScheduleFactor(step, warmup, impl.options.total_steps);
     // Clipping happens inside the update (no pass of its own over the gradients).
     impl.optimizer->Step(result.learning_rate,
-                         ClipCoefficient(result.grad_norm, impl.options.max_grad_norm));
+                         ClipCoefficient(result.grad_norm, impl.options.max_grad_norm),
+                         sparse_rows);
+    // The only non-zero rows of the row-sparse gradient are the synchronised ones.
+    for (auto& [name, parameter] : impl.parameters) {
+      if (name == sparse && sparse_rows.defined() && parameter.grad().defined()) {
+        parameter.mutable_grad().index_fill_(0, sparse_rows.to(parameter.device()), 0.0);
+        impl.sparse_gradient_clean = true;
+      }
+    }
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -260,6 +288,7 @@ absl::StatusOr<EvalResult> Trainer::Evaluate(Communicator& communicator) {
     return impl.cache->length(a) < impl.cache->length(b);
   });
   EvalResult result;
+  impl.optimizer->CatchUpAll();
   Objective& objective = *impl.objective;
   absl::Status status = model::TorchCall("evaluation", [&]() -> absl::Status {
     objective.module().eval();
@@ -288,6 +317,7 @@ absl::StatusOr<EvalResult> Trainer::Evaluate(Communicator& communicator) {
 absl::StatusOr<model::Manifest> Trainer::SaveCheckpoint(const std::string& dir,
                                                         const model::CheckpointInfo& info) const {
   model::TrainingState state;
+  impl_->optimizer->CatchUpAll();
   for (auto& [name, tensor] : impl_->optimizer->State()) state.tensors.emplace_back(name, tensor);
   state.json = absl::StrCat("{\"", kTrainingStateJsonKey, "\": ", global_step(), "}");
   model::SaveOptions options;
@@ -310,6 +340,7 @@ absl::Status Trainer::LoadCheckpoint(const std::string& dir) {
 }
 
 std::vector<std::pair<std::string, at::Tensor>> Trainer::Parameters() const {
+  impl_->optimizer->CatchUpAll();
   return impl_->parameters;
 }
 

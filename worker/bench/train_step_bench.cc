@@ -11,8 +11,9 @@
 // (config.h ForwardFlops over the real tokens; backward = 2x forward); times are medians.
 //
 // Where the time goes: MODEL_BENCH_BREAKDOWN=1 splits each step (forward, backward,
-// optimizer); MODEL_BENCH_TRAIN_PROFILE=trace.json records libtorch's per-op profile of the base
-// preset's last bf16 step (left out of the medians: the profiler slows it).
+// optimizer); MODEL_BENCH_TRAIN_PROFILE=trace.json records libtorch's per-op profile of the last
+// bf16 step of the base preset, or of MODEL_BENCH_TRAIN_PROFILE_PRESET's (left out of the
+// medians: the profiler slows it).
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
@@ -77,7 +78,11 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
     torch::Tensor labels = torch::tensor(label_values, torch::kLong);
     std::optional<torch::autograd::profiler::RecordProfile> profile;
     const char* profile_path = std::getenv("MODEL_BENCH_TRAIN_PROFILE");
-    if (profile_path && bf16 && preset == "base" && i == iters + 1) profile.emplace(profile_path);
+    const char* profile_preset = std::getenv("MODEL_BENCH_TRAIN_PROFILE_PRESET");
+    if (profile_path && bf16 && preset == (profile_preset != nullptr ? profile_preset : "base") &&
+        i == iters + 1) {
+      profile.emplace(profile_path);
+    }
     auto start = BenchClock::now();
     Batch packed = *Batch::FromSequences(batch, 512);
     if (torch_adamw) {
