@@ -7,6 +7,10 @@
 #
 #   worker/bench/train_bench.sh [--presets "small base"] [--workers "1 2"] [--steps N]
 #
+# --steps (default 100; a third of it for the base preset, at least 4) timed steps after 3 untimed
+# ones, on each side: both runtimes compile oneDNN kernels for each new matrix shape they meet,
+# so a short run measures mostly compilation, not the steady state a training job runs in.
+#
 # Prints one table row per (preset, workers): samples/s of each, murmur bf16 over DDP bf16, and
 # murmur bf16 over the stronger of the two DDP runs (the ratio that counts). murmur runs in bf16
 # (its recipe on CPUs with native bf16) and, for reference, fp32.
@@ -14,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 presets="small base"
 worker_counts="1 2"
-steps=20
+steps=100
 while [ $# -gt 0 ]; do
   case "$1" in
     --presets) presets="$2"; shift 2 ;;
