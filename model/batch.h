@@ -25,13 +25,13 @@ namespace murmur::model {
 //
 // Shapes are rounded up (rows by RoundRows, the attention length to a multiple of
 // kLengthMultiple) so that the oneDNN/AMX kernels, which JIT-compile one primitive per matrix
-// shape (~1 ms each on this machine's 2 cores), see a bounded set of shapes: with exact shapes
-// nearly every batch of real tweets is new and pays the compilation, in training three times per
-// linear layer (forward and both backward products). The extra rows are junk tokens that belong
-// to no sequence. Few rows round to 8, not 16: one tweet's ~22 rows would become 32, a third of
-// the products of batch 1 wasted (model_bench: 16 -> 8 took fp32 batch 1 from 51 to 66
-// tweets/s). Larger batches round to a sixteenth of the power of two below them: at most 16
-// shapes per doubling of the size and under 6.25% junk rows. A training step of 32 tweets
+// shape (at training sizes, several times the cost of the product itself), see a bounded set of
+// shapes: with exact shapes nearly every batch of real tweets is new and pays the compilation, in
+// training three times per linear layer (forward and both backward products). The extra rows are
+// junk tokens that belong to no sequence. Few rows round to 8, not 16: one tweet's ~22 rows would
+// become 32, a third of the products of batch 1 wasted (model_bench: 16 -> 8 took fp32 batch 1 from
+// 51 to 66 tweets/s). Larger batches round to a sixteenth of the power of two below them: at most
+// 16 shapes per doubling of the size and under 6.25% junk rows. A training step of 32 tweets
 // (~740 rows) then sees ~25 row counts over a job instead of ~100, few enough to stay in
 // oneDNN's primitive cache (1,024 entries) and to be compiled within the first steps.
 struct Batch {

@@ -4,15 +4,16 @@
 //
 // Why: at a few dozen rows each weight element is used only that many times, so a forward pass
 // is a stream of the weights (DistilBERT-base: 170 MB in fp32) through the cores. oneDNN's
-// kernel overlaps that stream badly with its arithmetic: at 24 rows it reached 6.7 GB/s of
-// weight per core, about half of what one core streams and half of its fp32 FMA rate
-// (model/bench's inference_bench.sh, issue 14). Here each panel (48 columns) is one contiguous
-// stream that the core's prefetchers follow, read once for all rows, with 24 accumulators in
-// registers per 8-row tile.
+// kernel overlaps that stream badly with its arithmetic: at 24 rows it streamed the weight at
+// about half the rate one core can, and computed at about half its fp32 multiply-add rate. Here
+// each panel (48 columns) is one contiguous stream, read once for all rows, with 24 accumulators
+// in registers per 8-row tile, and the next panel is prefetched while this one is computed.
+// model/bench/inference_bench.sh measures the whole model against ONNX Runtime.
 //
-// The kernels are compiled for AVX-512 in a translation unit of their own that includes no
-// library header (an inline function compiled for AVX-512 there could be the copy the linker
-// keeps for the whole program); this interface is plain pointers for that reason.
+// The kernels are compiled for AVX-512 by a `#pragma GCC target` placed after every #include of
+// their file, and use only intrinsics and compile-time tables there: no inline library function
+// is compiled for AVX-512 (the linker could keep that copy for the whole program). This interface
+// is plain pointers so that callers need not include anything the kernels' file would.
 //
 // Thread-safety: stateless; calls on disjoint outputs may run at once.
 #ifndef MURMUR_MODEL_FEW_ROWS_GEMM_H_

@@ -7,9 +7,9 @@
 // padding (wasted compute) small for a servable that pads its batches: tweets are 23 tokens on
 // average but up to 230. murmur's classifier pads nothing (rows are packed, attention runs per
 // sequence), so the default is one bucket: more buckets only split the queue into smaller
-// batches (serving bench, 64 single-tweet clients: 339 classifications/s with the six buckets
-// {16, 24, 32, 48, 64, 128}, 452 with one, p99 383 -> 253 ms). This is the only place the
-// serving path groups texts by length: the servable runs each batch as given.
+// batches, which run less efficiently (serving/bench/run_bench.sh measures the throughput at 64
+// single-tweet clients). This is the only place the serving path groups texts by length: the
+// servable runs each batch as given.
 //
 // A PendingRequest is one request's texts. Its texts may run in different batches; `done` is
 // called once, after the last one, with the predictions in input order, or with the first

@@ -83,6 +83,18 @@ double SumOfSquares(const float* __restrict g, int64_t n) {
   return total;
 }
 
+// The update's constants: the options' betas and eps, one step's, and the gradient's scale.
+AdamWConstants ConstantsFor(const AdamWOptions& options, float decay, float step_size,
+                            float inv_sqrt_bias_correction2, float grad_scale) {
+  return AdamWConstants{static_cast<float>(options.beta1),
+                        static_cast<float>(options.beta2),
+                        static_cast<float>(options.eps),
+                        decay,
+                        step_size,
+                        inv_sqrt_bias_correction2,
+                        grad_scale};
+}
+
 }  // namespace
 
 void AdamW::SetLazyRows(const std::string& name) {
@@ -94,26 +106,21 @@ void AdamW::SetLazyRows(const std::string& name) {
     if (slot.name == name && slot.parameter.dim() >= 1 && ContiguousCpuFloat(slot.parameter)) {
       lazy_slot_ = static_cast<int>(i);
       rows_behind_.assign(slot.parameter.size(0), 0);
+      zero_row_.assign(slot.parameter.numel() / slot.parameter.size(0), 0.0f);
     }
   }
 }
 
 void AdamW::ReplayRow(const Slot& slot, int64_t row, int64_t steps, int64_t history_end) const {
-  const int64_t width = slot.parameter.numel() / slot.parameter.size(0);
+  const int64_t width = static_cast<int64_t>(zero_row_.size());
   float* p = slot.parameter.data_ptr<float>() + row * width;
   float* m = slot.exp_avg.data_ptr<float>() + row * width;
   float* v = slot.exp_avg_sq.data_ptr<float>() + row * width;
-  const std::vector<float> zeros(width, 0.0f);
   for (int64_t j = history_end - steps; j < history_end; ++j) {
     const StepConstants& step = history_[j];
-    const AdamWConstants constants{static_cast<float>(options_.beta1),
-                                   static_cast<float>(options_.beta2),
-                                   static_cast<float>(options_.eps),
-                                   step.decay,
-                                   step.step_size,
-                                   step.inv_sqrt_bias_correction2,
-                                   1.0f};
-    AdamWUpdate(p, zeros.data(), m, v, width, constants);
+    AdamWUpdate(
+        p, zero_row_.data(), m, v, width,
+        ConstantsFor(options_, step.decay, step.step_size, step.inv_sqrt_bias_correction2, 1.0f));
   }
 }
 
@@ -155,21 +162,20 @@ void AdamW::Step(double lr, double grad_scale, const at::Tensor& gradient_rows) 
     const at::Tensor& raw_grad = slot.parameter.grad();
     if (!raw_grad.defined()) continue;
     const double decay = slot.decay ? 1.0 - lr * options_.weight_decay : 1.0;
+    const StepConstants now{static_cast<float>(decay), static_cast<float>(step_size),
+                            static_cast<float>(1.0 / sqrt_bias_correction2)};
+    const AdamWConstants constants =
+        ConstantsFor(options_, now.decay, now.step_size, now.inv_sqrt_bias_correction2,
+                     static_cast<float>(grad_scale));
     const bool lazy = static_cast<int>(index) == lazy_slot_;
     if (lazy && gradient_rows.defined() && ContiguousCpuFloat(raw_grad)) {
       // This step for the rows with a gradient, after the steps they missed; the others fall
       // one more step behind.
-      history_.push_back(StepConstants{static_cast<float>(decay), static_cast<float>(step_size),
-                                       static_cast<float>(1.0 / sqrt_bias_correction2)});
+      history_.push_back(now);
       for (int64_t& steps : rows_behind_) ++steps;
-      const AdamWConstants constants{
-          static_cast<float>(options_.beta1), static_cast<float>(options_.beta2),
-          static_cast<float>(options_.eps),   static_cast<float>(decay),
-          static_cast<float>(step_size),      static_cast<float>(1.0 / sqrt_bias_correction2),
-          static_cast<float>(grad_scale)};
       const at::Tensor rows = gradient_rows.to(at::kLong).contiguous();
       const int64_t* row = rows.data_ptr<int64_t>();
-      const int64_t width = slot.parameter.numel() / slot.parameter.size(0);
+      const int64_t width = static_cast<int64_t>(zero_row_.size());
       const int64_t previous = static_cast<int64_t>(history_.size()) - 1;
       float* p = slot.parameter.data_ptr<float>();
       const float* g = raw_grad.data_ptr<float>();
@@ -191,11 +197,6 @@ void AdamW::Step(double lr, double grad_scale, const at::Tensor& gradient_rows) 
     if (ContiguousCpuFloat(slot.parameter) && ContiguousCpuFloat(raw_grad)) {
       // One pass over parameter, gradient and moments: the tensor-op version below reads and
       // writes each of them several times, which costs ~0.4 s a step on the base preset.
-      const AdamWConstants constants{
-          static_cast<float>(options_.beta1), static_cast<float>(options_.beta2),
-          static_cast<float>(options_.eps),   static_cast<float>(decay),
-          static_cast<float>(step_size),      static_cast<float>(1.0 / sqrt_bias_correction2),
-          static_cast<float>(grad_scale)};
       float* p = slot.parameter.data_ptr<float>();
       const float* g = raw_grad.data_ptr<float>();
       float* m = slot.exp_avg.data_ptr<float>();

@@ -97,6 +97,7 @@ class AdamW {
   int lazy_slot_ = -1;
   std::vector<int64_t> rows_behind_;
   std::vector<StepConstants> history_;
+  std::vector<float> zero_row_;  // a row's zero gradient, for the replays
 };
 
 // The global L2 norm of the parameters' gradients: one read pass (fp32 CPU gradients in a

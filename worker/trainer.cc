@@ -65,15 +65,9 @@ struct Trainer::Impl {
       sequences->push_back(cache->Ids(row));
       labels->push_back(cache->label(row));
       seeds->push_back(SequenceSeed(options.seed, stream, row));
-      if (ids != nullptr) ids->insert(ids->end(), sequences->back().begin(), sequences->back().end());
+      if (ids != nullptr)
+        ids->insert(ids->end(), sequences->back().begin(), sequences->back().end());
     }
-  }
-
-  // Brings the lazily updated embedding rows these sequences read up to date (AdamW::CatchUp).
-  void CatchUpRowsOf(const std::vector<std::vector<int32_t>>& sequences) const {
-    std::vector<int64_t> ids;
-    for (const auto& sequence : sequences) ids.insert(ids.end(), sequence.begin(), sequence.end());
-    optimizer->CatchUp(torch::tensor(ids, torch::kLong));
   }
 
   // Word dropout (TrainerOptions::token_dropout). The draw depends on (seed, step, rank,
@@ -83,9 +77,9 @@ struct Trainer::Impl {
   void DropTokens(int64_t step, int rank, int micro_batch,
                   std::vector<std::vector<int32_t>>* sequences, std::vector<int64_t>* ids) const {
     if (options.token_dropout <= 0) return;
-    Rng rng(MixSeed(MixSeed(MixSeed(options.seed, static_cast<uint64_t>(step)),
-                            static_cast<uint64_t>(rank)),
-                    static_cast<uint64_t>(micro_batch)));
+    Rng rng(MixSeed(
+        MixSeed(MixSeed(options.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(rank)),
+        static_cast<uint64_t>(micro_batch)));
     for (std::vector<int32_t>& sequence : *sequences) {
       for (size_t j = 1; j + 1 < sequence.size(); ++j) {
         if (rng.Bernoulli(options.token_dropout)) sequence[j] = options.mask_token_id;
@@ -139,9 +133,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
     impl->objective->module().to(device);
     const int64_t model_vocab = impl->objective->config().vocab_size;
     if (cache->info().vocab_size != static_cast<uint32_t>(model_vocab)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the token cache was built with a vocabulary of ", cache->info().vocab_size,
-          " tokens but the model has ", model_vocab));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the token cache was built with a vocabulary of ", cache->info().vocab_size,
+                       " tokens but the model has ", model_vocab));
     }
     impl->objective->module().train();
     for (auto& item : impl->objective->module().named_parameters()) {
@@ -232,10 +226,13 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     if (last < 0) impl.sync->Arm(&communicator);
     for (int i = 0; i <= last; ++i) {
       if (micro_batches[i].empty()) continue;
+      const size_t first_id = step_ids.size();
       impl.Gather(micro_batches[i], static_cast<uint64_t>(step), &sequences, &labels, &seeds,
                   &step_ids);
       impl.DropTokens(step, communicator.rank(), i, &sequences, &step_ids);
-      impl.CatchUpRowsOf(sequences);
+      // The lazily updated embedding rows this micro-batch reads, up to date (AdamW::CatchUp).
+      impl.optimizer->CatchUp(
+          torch::tensor(std::vector<int64_t>(step_ids.begin() + first_id, step_ids.end())));
       Objective::Loss micro = impl.objective->ComputeLoss(sequences, labels, seeds);
       loss[0] += micro.sum.item<double>();
       loss[1] += static_cast<double>(micro.terms);
@@ -256,8 +253,8 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
     result.grad_norm = GradNorm(impl.parameters, impl.objective->sparse_parameter(), sparse_rows);
     const int64_t warmup = static_cast<int64_t>(impl.options.warmup_ratio *
                                                 static_cast<double>(impl.options.total_steps));
-    result.learning_rate = impl.options.learning_rate *
-                           LinearScheduleFactor(step, warmup, impl.options.total_steps);
+    result.learning_rate =
+        impl.options.learning_rate * LinearScheduleFactor(step, warmup, impl.options.total_steps);
     // Clipping happens inside the update (no pass of its own over the gradients).
     impl.optimizer->Step(result.learning_rate,
                          ClipCoefficient(result.grad_norm, impl.options.max_grad_norm),
@@ -284,13 +281,12 @@ absl::StatusOr<EvalResult> Trainer::Evaluate(Communicator& communicator) {
   const int64_t begin = n * rank / world, end = n * (rank + 1) / world;
   std::vector<uint32_t> mine(rows.begin() + begin, rows.begin() + end);
   // Sorted by length: little padding in attention.
-  std::sort(mine.begin(), mine.end(), [&](uint32_t a, uint32_t b) {
-    return impl.cache->length(a) < impl.cache->length(b);
-  });
+  std::sort(mine.begin(), mine.end(),
+            [&](uint32_t a, uint32_t b) { return impl.cache->length(a) < impl.cache->length(b); });
   EvalResult result;
-  impl.optimizer->CatchUpAll();
   Objective& objective = *impl.objective;
   absl::Status status = model::TorchCall("evaluation", [&]() -> absl::Status {
+    impl.optimizer->CatchUpAll();
     objective.module().eval();
     torch::NoGradGuard no_grad;
     at::Tensor counts = torch::zeros({objective.num_eval_counts()}, torch::kDouble);
@@ -300,7 +296,8 @@ absl::StatusOr<EvalResult> Trainer::Evaluate(Communicator& communicator) {
     for (size_t i = 0; i < mine.size(); i += impl.options.eval_batch_size) {
       std::vector<uint32_t> chunk(
           mine.begin() + i,
-          mine.begin() + std::min(mine.size(), i + static_cast<size_t>(impl.options.eval_batch_size)));
+          mine.begin() +
+              std::min(mine.size(), i + static_cast<size_t>(impl.options.eval_batch_size)));
       impl.Gather(chunk, kEvaluationStream, &sequences, &labels, &seeds, nullptr);
       objective.CountEvaluation(sequences, labels, seeds, counts);
     }
