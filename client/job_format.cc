@@ -22,12 +22,14 @@ std::string FormatProgress(const v1::JobStatus& status) {
 std::string FormatFinalReport(const v1::JobStatus& status) {
   std::string out;
   for (const auto& eval : status.evaluations()) {
-    if (eval.precision_size() == 0) {  // masked-LM pretraining: no classes
-      absl::StrAppendFormat(&out,
-                            "epoch %d (step %d): masked-token accuracy %.4f, loss %.4f on %d "
-                            "texts\n",
-                            eval.epoch(), eval.global_step(), eval.accuracy(), eval.loss(),
-                            eval.examples());
+    if (eval.precision_size() == 0) {  // pretraining: no classes
+      absl::StrAppendFormat(&out, "epoch %d (step %d): masked-token accuracy %.4f, ", eval.epoch(),
+                            eval.global_step(), eval.accuracy());
+      if (eval.detection_accuracy() > 0) {
+        absl::StrAppendFormat(&out, "replaced-token detection accuracy %.4f, ",
+                              eval.detection_accuracy());
+      }
+      absl::StrAppendFormat(&out, "loss %.4f on %d texts\n", eval.loss(), eval.examples());
       continue;
     }
     absl::StrAppendFormat(&out,

@@ -25,6 +25,7 @@
 #include "client/training_curve.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "proto/job_state_names.h"
+#include "proto/objectives.h"
 
 namespace murmur::client {
 namespace {
@@ -57,8 +58,9 @@ int TrainCommand(const CommandArgs& args) {
   flags.String("preset", &preset, "model preset: tiny, small, base");
   flags.String("init", &init_dir, "Hugging Face-layout directory to initialise from");
   flags.String("objective", &objective,
-               "classification, or masked_lm (pretrain the encoder on the training texts; "
-               "fine-tune from its best checkpoint with --init)");
+               "classification, or a pretraining of the encoder on the training texts: "
+               "masked_lm (BERT's) or replaced_token_detection (ELECTRA's); fine-tune from "
+               "its best checkpoint with --init");
   flags.Int("local-workers", &workers, "worker processes");
   flags.Int("batch-per-worker", &batch, "samples per worker per micro-batch");
   flags.Int("gradient-accumulation", &accumulation, "micro-batches per optimizer step");
@@ -83,7 +85,7 @@ int TrainCommand(const CommandArgs& args) {
   flags.Bool("skip-eval", &skip_eval, "no evaluation at epoch ends");
   std::string best_metric = "accuracy";
   flags.String("best-metric", &best_metric,
-               "what makes a checkpoint the best: accuracy, f1, loss (masked-LM: "
+               "what makes a checkpoint the best: accuracy, f1, loss (pretraining: "
                "masked_token_accuracy or loss)");
   int early_stopping_patience = 0, keep_checkpoints = 0;
   flags.Int("early-stopping-patience", &early_stopping_patience,
@@ -209,7 +211,7 @@ int TrainCommand(const CommandArgs& args) {
   // job runs, whenever an evaluation arrives or every 30 s, and at the end).
   std::string metrics;
   TrainingCurves curves;
-  curves.masked_lm = objective == "masked_lm";
+  curves.masked_lm = IsPretrainingObjective(objective);
   int64_t last_step = -1;
   int last_evaluations = -1;
   auto last_curve = std::chrono::steady_clock::now();

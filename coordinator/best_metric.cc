@@ -1,21 +1,22 @@
 #include "coordinator/best_metric.h"
 
 #include "absl/strings/str_cat.h"
+#include "proto/objectives.h"
 
 namespace murmur::coordinator {
 
-absl::StatusOr<BestMetric> ParseBestMetric(const std::string& name,
-                                           const std::string& objective) {
-  const bool masked_lm = objective == "masked_lm";
-  if (name == "accuracy" || (masked_lm && name == "masked_token_accuracy")) {
+absl::StatusOr<BestMetric> ParseBestMetric(const std::string& name, const std::string& objective) {
+  const bool pretraining = IsPretrainingObjective(objective);
+  if (name == "accuracy" || (pretraining && name == "masked_token_accuracy")) {
     return BestMetric::kAccuracy;
   }
   if (name == "loss") return BestMetric::kLoss;
-  if (name == "f1" && !masked_lm) return BestMetric::kF1;
+  if (name == "f1" && !pretraining) return BestMetric::kF1;
   return absl::InvalidArgumentError(absl::StrCat(
       "must be ",
-      masked_lm ? "masked_token_accuracy (or accuracy) or loss for a masked_lm job"
-                : "accuracy, f1 or loss",
+      pretraining
+          ? absl::StrCat("masked_token_accuracy (or accuracy) or loss for a ", objective, " job")
+          : "accuracy, f1 or loss",
       ", got '", name, "'"));
 }
 

@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "base/logging.h"
 #include "coordinator/journal.h"
+#include "proto/objectives.h"
 
 namespace murmur::coordinator {
 namespace {
@@ -680,7 +681,7 @@ absl::Status Job::ReportCheckpoint(const v1::CheckpointReport& report) {
     if (options_.curves != nullptr) {
       options_.curves->RecordEvaluation(
           report.metrics(), absl::ToDoubleSeconds(clock_->Now() - absl::UnixEpoch()),
-          options_.spec.objective() == "masked_lm");
+          IsPretrainingObjective(options_.spec.objective()));
     }
     AddEvent("evaluation", absl::StrCat("epoch ", report.metrics().epoch(), " step ",
                                         report.metrics().global_step(), ": accuracy ",

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
 #include "coordinator/best_metric.h"
+#include "proto/objectives.h"
 
 namespace murmur::coordinator {
 namespace {
@@ -160,13 +161,13 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     return FieldError("report_to", absl::StrCat("must be tensorboard or none, got '",
                                                 spec.report_to(), "'"));
   }
-  if (spec.objective() != "classification" && spec.objective() != "masked_lm") {
-    return FieldError("objective", absl::StrCat("must be classification or masked_lm, got '",
-                                                spec.objective(), "'"));
+  if (!IsKnownObjective(spec.objective())) {
+    return FieldError("objective",
+                      absl::StrCat("must be ", kObjectiveNames, ", got '", spec.objective(), "'"));
   }
-  if (spec.objective() == "masked_lm" && spec.token_dropout() > 0) {
-    return FieldError("token_dropout",
-                      "applies to classification only (masked_lm masks tokens itself)");
+  if (IsPretrainingObjective(spec.objective()) && spec.token_dropout() > 0) {
+    return FieldError("token_dropout", absl::StrCat("applies to classification only (",
+                                                    spec.objective(), " masks tokens itself)"));
   }
   return absl::OkStatus();
 }

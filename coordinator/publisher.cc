@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
+#include "proto/objectives.h"
 #include "serving/client/serving_client.h"
 
 namespace murmur::coordinator {
@@ -64,11 +65,11 @@ absl::StatusOr<std::pair<std::string, int64_t>> Publisher::Publish(const std::st
                                                                    const std::string& target,
                                                                    const std::string& model) {
   if (target.empty()) return absl::InvalidArgumentError("publish: target (host:port) is required");
-  if (job_->spec().objective() == "masked_lm") {
-    return absl::FailedPreconditionError(
-        "publish: this job pretrains a masked-LM encoder; its checkpoints have no classification "
-        "head. Fine-tune a classifier from one (job spec init_dir, murmur train --init) and "
-        "publish that");
+  if (IsPretrainingObjective(job_->spec().objective())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "publish: this job pretrains an encoder (", job_->spec().objective(),
+        "); its checkpoints have no classification head. Fine-tune a classifier from one (job "
+        "spec init_dir, murmur train --init) and publish that"));
   }
   std::string path = checkpoint;
   if (path.empty()) {
@@ -91,7 +92,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> Publisher::Publish(const std::st
 
 void Publisher::PollOnce() {
   absl::MutexLock polling(&poll_mu_);
-  if (job_->spec().objective() == "masked_lm") return;  // nothing servable (see Publish)
+  if (IsPretrainingObjective(job_->spec().objective())) return;  // nothing servable (Publish)
   auto best = job_->BestCheckpoint();
   if (!best.ok()) return;  // nothing to publish yet
   for (const std::string& target : options_.auto_targets) {

@@ -22,9 +22,10 @@ inline const std::vector<std::string>& DefaultLabels() {
   return *labels;
 }
 
-// The `architectures` names of the two models murmur writes.
+// The `architectures` names of the models murmur writes.
 inline constexpr char kSequenceClassificationArchitecture[] = "DistilBertForSequenceClassification";
 inline constexpr char kMaskedLmArchitecture[] = "DistilBertForMaskedLM";
+inline constexpr char kReplacedTokenDetectionArchitecture[] = "DistilBertForReplacedTokenDetection";
 
 struct DistilBertConfig {
   // Field names and defaults are Hugging Face's (distilbert-base-uncased).

@@ -2,6 +2,7 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <utility>
@@ -386,6 +387,75 @@ torch::Tensor DistilBertForMaskedLMImpl::forward(const Batch& batch, const torch
   hidden = vocab_layer_norm(hidden.to(torch::kFloat));
   torch::Tensor logits =
       vocab_projector(hidden, distilbert->embeddings->word_embeddings->weight);
+  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
+}
+
+DiscriminatorPredictionsImpl::DiscriminatorPredictionsImpl(const DistilBertConfig& config)
+    : gelu_(config.activation == "gelu") {
+  dense = register_module("dense", MakeLinear(config.dim, config.dim));
+  dense_prediction = register_module("dense_prediction", MakeLinear(config.dim, 1));
+  InitLinear(dense, config.initializer_range);
+  InitLinear(dense_prediction, config.initializer_range);
+}
+
+torch::Tensor DiscriminatorPredictionsImpl::forward(const torch::Tensor& hidden) {
+  torch::Tensor x = dense(hidden);
+  x = gelu_ ? torch::gelu(x) : torch::relu(x);
+  return dense_prediction(x).squeeze(1);
+}
+
+DistilBertConfig DistilBertForReplacedTokenDetectionImpl::GeneratorConfig(
+    const DistilBertConfig& config) {
+  DistilBertConfig generator = config;
+  generator.n_heads = std::max<int64_t>(1, config.n_heads / 4);
+  const int64_t head_dim = config.dim / config.n_heads;
+  generator.dim = generator.n_heads * head_dim;
+  generator.hidden_dim = std::max<int64_t>(1, config.hidden_dim / 4);
+  return generator;
+}
+
+ElectraGeneratorImpl::ElectraGeneratorImpl(const DistilBertConfig& config, int64_t embedding_dim)
+    : config_(config) {
+  embeddings_project = register_module("embeddings_project", MakeLinear(embedding_dim, config.dim));
+  transformer = register_module("transformer", Transformer(config));
+  vocab_transform = register_module("vocab_transform", MakeLinear(config.dim, embedding_dim));
+  vocab_layer_norm = register_module("vocab_layer_norm", MakeLayerNorm(embedding_dim));
+  vocab_projector = register_module("vocab_projector", VocabProjector(config.vocab_size));
+  InitLinear(embeddings_project, config.initializer_range);
+  InitLinear(vocab_transform, config.initializer_range);
+}
+
+torch::Tensor ElectraGeneratorImpl::forward(const torch::Tensor& embedded, const Batch& batch,
+                                            const torch::Tensor& rows,
+                                            const torch::Tensor& word_embeddings) {
+  // The residual stream stays fp32 under autocast, as the encoder's (its embeddings are fp32).
+  torch::Tensor projected = embeddings_project(embedded).to(embedded.scalar_type());
+  torch::Tensor hidden = transformer(projected, batch).index_select(0, rows);
+  hidden = vocab_transform(hidden);
+  hidden = config_.activation == "gelu" ? torch::gelu(hidden) : torch::relu(hidden);
+  hidden = vocab_layer_norm(hidden.to(torch::kFloat));
+  torch::Tensor logits = vocab_projector(hidden, word_embeddings);
+  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
+}
+
+DistilBertForReplacedTokenDetectionImpl::DistilBertForReplacedTokenDetectionImpl(
+    const DistilBertConfig& config)
+    : config_(config) {
+  distilbert = register_module("distilbert", DistilBertModel(config));
+  discriminator_predictions =
+      register_module("discriminator_predictions", DiscriminatorPredictions(config));
+  generator = register_module("generator", ElectraGenerator(GeneratorConfig(config), config.dim));
+}
+
+torch::Tensor DistilBertForReplacedTokenDetectionImpl::Generate(const Batch& batch,
+                                                                const torch::Tensor& rows) {
+  return generator->forward(distilbert->embeddings(batch), batch, rows,
+                            distilbert->embeddings->word_embeddings->weight);
+}
+
+torch::Tensor DistilBertForReplacedTokenDetectionImpl::forward(const Batch& batch) {
+  torch::Tensor hidden = distilbert(batch).narrow(0, 0, batch.num_tokens);
+  torch::Tensor logits = discriminator_predictions(hidden);
   return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
 }
 

@@ -204,6 +204,84 @@ class DistilBertForMaskedLMImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DistilBertForMaskedLM);
 
+// ELECTRA's discriminator head (transformers' ElectraDiscriminatorPredictions): dense (dim x
+// dim) -> the config's activation -> dense_prediction (dim -> 1), one logit per token that it
+// was replaced.
+class DiscriminatorPredictionsImpl : public torch::nn::Module {
+ public:
+  explicit DiscriminatorPredictionsImpl(const DistilBertConfig& config);
+  torch::Tensor forward(const torch::Tensor& hidden);  // [N, dim] -> [N]
+
+  torch::nn::Linear dense{nullptr}, dense_prediction{nullptr};
+
+ private:
+  bool gelu_;
+};
+TORCH_MODULE(DiscriminatorPredictions);
+
+// ELECTRA's generator: a narrower masked-LM on the discriminator's embeddings (ELECTRA ties
+// them, so the generator's masked-LM gradient trains the table the discriminator reads, which
+// matters most when the discriminator's own signal is still weak). As transformers'
+// ElectraForMaskedLM with embedding_size > hidden_size: embeddings_project (dim -> the
+// generator's width), the generator's transformer layers, then vocab_transform (back to dim) ->
+// activation -> vocab_layer_norm -> the projector tied to the shared word embeddings.
+class ElectraGeneratorImpl : public torch::nn::Module {
+ public:
+  // `config`: the generator's (DistilBertForReplacedTokenDetectionImpl::GeneratorConfig);
+  // `embedding_dim`: the shared embeddings' width (the discriminator's dim).
+  ElectraGeneratorImpl(const DistilBertConfig& config, int64_t embedding_dim);
+  // Vocabulary logits [rows.size(0), vocab_size], fp32, of the packed rows `rows` of the batch,
+  // from the shared embeddings' output `embedded` [num_rows, embedding_dim] and word table.
+  torch::Tensor forward(const torch::Tensor& embedded, const Batch& batch,
+                        const torch::Tensor& rows, const torch::Tensor& word_embeddings);
+
+  const DistilBertConfig& config() const { return config_; }
+
+  torch::nn::Linear embeddings_project{nullptr};
+  Transformer transformer{nullptr};
+  torch::nn::Linear vocab_transform{nullptr};
+  torch::nn::LayerNorm vocab_layer_norm{nullptr};
+  VocabProjector vocab_projector{nullptr};
+
+ private:
+  DistilBertConfig config_;
+};
+TORCH_MODULE(ElectraGenerator);
+
+// ELECTRA-style pretraining of the encoder (Clark et al. 2020, replaced-token detection): a
+// small masked-LM `generator` fills the masked positions with tokens it samples, and the
+// discriminator (`distilbert` + `discriminator_predictions`) learns, for every token, whether it
+// was replaced. The discriminator is the encoder a classifier is fine-tuned from; it learns from
+// every token instead of the ~15% a masked-LM predicts, which is what makes the objective learn
+// more per FLOP for small encoders. The generator (ElectraGenerator) shares the
+// discriminator's embeddings.
+//
+// Tensor names: the discriminator's encoder under "distilbert." (so model_io loads it into a
+// classifier as a pretrained encoder), "discriminator_predictions.*", and the generator's own
+// under "generator.". Initialised as transformers does. Thread-safety and ownership as the
+// classifier above.
+class DistilBertForReplacedTokenDetectionImpl : public torch::nn::Module {
+ public:
+  explicit DistilBertForReplacedTokenDetectionImpl(const DistilBertConfig& config);
+  // The discriminator's logits [batch.num_tokens], fp32: one per real token, in packed order.
+  torch::Tensor forward(const Batch& batch);
+  // The generator's vocabulary logits of the packed rows `rows` of `batch` (the masked input).
+  torch::Tensor Generate(const Batch& batch, const torch::Tensor& rows);
+
+  // The generator of a discriminator: a quarter of its width (dim, heads, FFN), as ELECTRA's
+  // small and base models, the same depth, vocabulary and positions.
+  static DistilBertConfig GeneratorConfig(const DistilBertConfig& config);
+  const DistilBertConfig& config() const { return config_; }
+
+  DistilBertModel distilbert{nullptr};
+  DiscriminatorPredictions discriminator_predictions{nullptr};
+  ElectraGenerator generator{nullptr};
+
+ private:
+  DistilBertConfig config_;
+};
+TORCH_MODULE(DistilBertForReplacedTokenDetection);
+
 }  // namespace murmur::model
 
 #endif  // MURMUR_MODEL_DISTILBERT_H_

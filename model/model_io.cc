@@ -14,9 +14,13 @@ namespace {
 
 constexpr char kEncoderPrefix[] = "distilbert.";
 
-// Tensors of DistilBertForMaskedLM's head, and buffers some transformers versions saved.
+constexpr char kDiscriminatorHeadPrefix[] = "discriminator_predictions.";
+
+// Tensors of DistilBertForMaskedLM's head, of DistilBertForReplacedTokenDetection's head and
+// generator, and buffers some transformers versions saved.
 bool IsIgnorable(const std::string& name) {
-  for (const char* prefix : {"vocab_transform.", "vocab_layer_norm.", "vocab_projector."}) {
+  for (const char* prefix : {"vocab_transform.", "vocab_layer_norm.", "vocab_projector.",
+                             kDiscriminatorHeadPrefix, "generator."}) {
     if (absl::StartsWith(name, prefix)) return true;
   }
   return absl::EndsWith(name, "embeddings.position_ids");
@@ -125,19 +129,25 @@ NamedTensors StateDict(const DistilBertForSequenceClassification& model) {
 
 NamedTensors StateDict(const DistilBertForMaskedLM& model) { return NamedParameters(*model); }
 
+NamedTensors StateDict(const DistilBertForReplacedTokenDetection& model) {
+  return NamedParameters(*model);
+}
+
 absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
                                        DistilBertForSequenceClassification& model) {
   LoadReport report;
-  bool has_head = false, has_mlm = false;
+  bool has_head = false, has_mlm = false, has_discriminator = false;
   for (const TensorView& view : file.tensors()) {
     has_head = has_head || IsHead(view.name);
     has_mlm = has_mlm || absl::StartsWith(view.name, "vocab_projector.");
+    has_discriminator = has_discriminator || absl::StartsWith(view.name, kDiscriminatorHeadPrefix);
   }
   const bool prefixed = HasPrefixedNames(file);
-  report.source_architecture = has_head  ? "DistilBertForSequenceClassification"
-                               : has_mlm ? "DistilBertForMaskedLM"
-                               : prefixed ? "DistilBertForMaskedLM"
-                                          : "DistilBertModel";
+  report.source_architecture = has_head            ? kSequenceClassificationArchitecture
+                               : has_discriminator ? kReplacedTokenDetectionArchitecture
+                               : has_mlm           ? kMaskedLmArchitecture
+                               : prefixed          ? kMaskedLmArchitecture
+                                                   : "DistilBertModel";
   std::set<std::string> used;
   absl::Status status = CopyParameters(
       file, *model, prefixed,
@@ -162,6 +172,22 @@ absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
   // transformers may save the tied projector weight too (it equals the word embeddings).
   auto ignorable = [](const std::string& name) {
     return name == "vocab_projector.weight" || absl::EndsWith(name, "embeddings.position_ids");
+  };
+  if (auto s = CheckLeftovers(file, used, ignorable, &report); !s.ok()) return s;
+  return report;
+}
+
+absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
+                                       DistilBertForReplacedTokenDetection& model) {
+  LoadReport report;
+  report.source_architecture = kReplacedTokenDetectionArchitecture;
+  std::set<std::string> used;
+  absl::Status status = CopyParameters(
+      file, *model, /*prefixed=*/true, [](const std::string&) { return false; }, &used);
+  if (!status.ok()) return status;
+  auto ignorable = [](const std::string& name) {
+    return name == "generator.vocab_projector.weight" ||
+           absl::EndsWith(name, "embeddings.position_ids");
   };
   if (auto s = CheckLeftovers(file, used, ignorable, &report); !s.ok()) return s;
   return report;
@@ -268,6 +294,13 @@ absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
                                         const DistilBertForMaskedLM& model,
                                         const SaveOptions& options) {
   return SaveModel(dir, model->config(), kMaskedLmArchitecture, StateDict(model), options);
+}
+
+absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
+                                        const DistilBertForReplacedTokenDetection& model,
+                                        const SaveOptions& options) {
+  return SaveModel(dir, model->config(), kReplacedTokenDetectionArchitecture, StateDict(model),
+                   options);
 }
 
 }  // namespace murmur::model

@@ -7,6 +7,9 @@
 //  - DistilBertForMaskedLM (the pretrained distilbert-base-uncased: "distilbert.*" plus
 //    "vocab_transform.*", "vocab_layer_norm.*", "vocab_projector.*"): encoder loaded, the
 //    classification head freshly initialised, the MLM-only tensors ignored and reported;
+//  - DistilBertForReplacedTokenDetection (murmur's ELECTRA-style pretraining: "distilbert.*"
+//    plus "discriminator_predictions.*" and "generator.*"): the discriminator's encoder loaded,
+//    head fresh, the rest ignored and reported;
 //  - DistilBertModel (bare "embeddings.*", "transformer.*"): encoder loaded, head fresh.
 // Anything else fails with an error naming the file and the tensor: a missing or unexpected
 // tensor, a shape that disagrees with config.json, a non-floating dtype; and config.json's
@@ -53,6 +56,11 @@ absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file, DistilBertFo
 // The model's parameters under Hugging Face's names, in registration order.
 NamedTensors StateDict(const DistilBertForSequenceClassification& model);
 NamedTensors StateDict(const DistilBertForMaskedLM& model);
+// The replaced-token-detection model needs every tensor of its own (resuming its job); a saved
+// "generator.vocab_projector.weight" (the shared word embeddings) is ignored.
+absl::StatusOr<LoadReport> LoadWeights(const SafetensorsFile& file,
+                                       DistilBertForReplacedTokenDetection& model);
+NamedTensors StateDict(const DistilBertForReplacedTokenDetection& model);
 
 struct LoadOptions {
   // When the directory has murmur_manifest.json, check every file's sha256 before loading.
@@ -93,6 +101,12 @@ absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
 // The same for a masked-LM model (config.json names DistilBertForMaskedLM; the tied projector
 // weight is not written, as transformers does not write it either).
 absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir, const DistilBertForMaskedLM& model,
+                                        const SaveOptions& options);
+// The same for the replaced-token-detection model: config.json is the discriminator's (the
+// generator's follows from it, DistilBertForReplacedTokenDetectionImpl::GeneratorConfig); the
+// generator's projector, tied to the word embeddings, is not written.
+absl::StatusOr<Manifest> SaveCheckpoint(const std::string& dir,
+                                        const DistilBertForReplacedTokenDetection& model,
                                         const SaveOptions& options);
 
 // Number of tokens (lines) in a vocab.txt, without parsing it (the tokenizer does that).

@@ -124,10 +124,9 @@ TEST(ModelIoTest, MaskedLmCheckpointLoadsEncoderAndReportsIgnoredTensors) {
   EXPECT_TRUE(loaded->report.head_initialized);
   EXPECT_EQ(loaded->report.ignored.size(), 6u);
   EXPECT_NE(loaded->report.ToString().find("vocab_projector.weight"), std::string::npos);
-  EXPECT_TRUE(torch::equal(loaded->model->distilbert->transformer->layer[1]
-                               ->as<TransformerBlock>()->ffn->lin2->weight,
-                           source->distilbert->transformer->layer[1]
-                               ->as<TransformerBlock>()->ffn->lin2->weight));
+  EXPECT_TRUE(torch::equal(
+      loaded->model->distilbert->transformer->layer[1]->as<TransformerBlock>()->ffn->lin2->weight,
+      source->distilbert->transformer->layer[1]->as<TransformerBlock>()->ffn->lin2->weight));
   EXPECT_FALSE(loaded->manifest.has_value());
 }
 
@@ -179,6 +178,65 @@ TEST(ModelIoTest, MaskedLmRoundTripAndFineTuningStartsFromItsEncoder) {
       << wrong.status();
 }
 
+TEST(ModelIoTest, ReplacedTokenDetectionRoundTripAndFineTuningStartsFromItsDiscriminator) {
+  torch::manual_seed(13);
+  const DistilBertConfig config = *DistilBertConfig::Preset("tiny", kVocabSize);
+  DistilBertForReplacedTokenDetection pretrained(config);
+  const DistilBertConfig generator =
+      DistilBertForReplacedTokenDetectionImpl::GeneratorConfig(config);
+  EXPECT_EQ(pretrained->generator->config().dim, generator.dim);
+  EXPECT_LT(generator.dim, config.dim);
+  EXPECT_EQ(generator.dim % generator.n_heads, 0);
+  SaveOptions options;
+  options.vocab_path = WriteVocab(kVocabSize);
+  options.overwrite = true;
+  std::string dir = TempPath("replaced_token_round_trip");
+  ASSERT_TRUE(SaveCheckpoint(dir, pretrained, options).ok());
+  absl::StatusOr<std::string> json = ReadFile(dir + "/config.json");
+  ASSERT_TRUE(json.ok());
+  EXPECT_NE(json->find("\"DistilBertForReplacedTokenDetection\""), std::string::npos);
+
+  // Resuming pretraining: every tensor, the generator's included, comes back exactly.
+  torch::manual_seed(14);
+  DistilBertForReplacedTokenDetection resumed(config);
+  auto file = SafetensorsFile::Open(dir + "/model.safetensors");
+  ASSERT_TRUE(file.ok());
+  absl::StatusOr<LoadReport> report = LoadWeights(**file, resumed);
+  ASSERT_TRUE(report.ok()) << report.status();
+  NamedTensors expected = StateDict(pretrained), actual = StateDict(resumed);
+  ASSERT_EQ(actual.size(), expected.size());
+  int generator_tensors = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_TRUE(torch::equal(actual[i].second, expected[i].second)) << expected[i].first;
+    generator_tensors += expected[i].first.rfind("generator.", 0) == 0;
+  }
+  EXPECT_GT(generator_tensors, 10);
+
+  // Fine-tuning: the classifier takes the discriminator's encoder and gets a fresh head.
+  absl::StatusOr<LoadedModel> classifier = LoadModelDir(dir);
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+  EXPECT_EQ(classifier->report.source_architecture, "DistilBertForReplacedTokenDetection");
+  EXPECT_TRUE(classifier->report.head_initialized);
+  EXPECT_EQ(classifier->report.ignored.size(), static_cast<size_t>(generator_tensors + 4));
+  EXPECT_TRUE(torch::equal(classifier->model->distilbert->embeddings->word_embeddings->weight,
+                           pretrained->distilbert->embeddings->word_embeddings->weight));
+  for (const auto& [name, tensor] : expected) {
+    EXPECT_EQ(name.find("generator.embeddings."), std::string::npos)
+        << name << ": the generator reads the discriminator's embeddings";
+  }
+
+  // A masked-LM checkpoint has no discriminator: resuming this objective from it fails.
+  DistilBertForMaskedLM masked_lm(config);
+  std::string masked_lm_dir = TempPath("masked_lm_for_replaced_token");
+  ASSERT_TRUE(SaveCheckpoint(masked_lm_dir, masked_lm, options).ok());
+  auto masked_lm_file = SafetensorsFile::Open(masked_lm_dir + "/model.safetensors");
+  ASSERT_TRUE(masked_lm_file.ok());
+  absl::StatusOr<LoadReport> wrong = LoadWeights(**masked_lm_file, resumed);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("discriminator_predictions"), std::string::npos)
+      << wrong.status();
+}
+
 TEST(ModelIoTest, BareDistilBertModelLoads) {
   std::string dir = WriteEditedWeights("bare", [](NamedTensors& tensors) {
     EraseIf(tensors, [](const auto& t) { return t.first.rfind("distilbert.", 0) != 0; });
@@ -216,7 +274,8 @@ TEST(ModelIoTest, UnexpectedTensor) {
 TEST(ModelIoTest, ShapeMismatch) {
   std::string dir = WriteEditedWeights("shape", [](NamedTensors& tensors) {
     for (auto& t : tensors) {
-      if (t.first == "distilbert.transformer.layer.0.ffn.lin1.weight") t.second = torch::zeros({65, 32});
+      if (t.first == "distilbert.transformer.layer.0.ffn.lin1.weight")
+        t.second = torch::zeros({65, 32});
     }
   });
   std::string error = LoadError(dir);

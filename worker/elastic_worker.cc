@@ -350,6 +350,7 @@ struct ElasticWorker::Impl {
       m->set_global_step(trainer->global_step());
       m->set_loss(eval->loss);
       m->set_accuracy(eval->accuracy);
+      m->set_detection_accuracy(eval->detection_accuracy);
       for (double v : eval->precision) m->add_precision(v);
       for (double v : eval->recall) m->add_recall(v);
       for (double v : eval->f1) m->add_f1(v);

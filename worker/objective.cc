@@ -1,12 +1,14 @@
 #include "worker/objective.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "base/random.h"
 #include "model/autocast.h"
 #include "model/batch.h"
 #include "model/distilbert.h"
+#include "proto/objectives.h"
 
 namespace murmur::worker {
 namespace {
@@ -27,6 +29,21 @@ model::Batch MakeBatch(const std::vector<std::vector<int32_t>>& sequences,
 void OverrideDropout(model::DistilBertConfig& config, double dropout) {
   if (dropout < 0) return;
   config.dropout = config.attention_dropout = config.seq_classif_dropout = dropout;
+}
+
+// MaskTokens with the options' [MASK] id and probability. Nothing to predict (every sequence is
+// only [CLS] [SEP]): the first [CLS] is predicted, so the loss still reaches every parameter and
+// the gradient hooks of the synchronisation fire.
+MaskedTokens MaskForPrediction(const std::vector<std::vector<int32_t>>& sequences,
+                               const std::vector<uint64_t>& seeds, const ObjectiveOptions& options,
+                               int64_t vocab_size) {
+  MaskedTokens masked =
+      MaskTokens(sequences, seeds, options.mask_probability, options.mask_token_id, vocab_size);
+  if (masked.rows.empty()) {
+    masked.rows.push_back(0);
+    masked.targets.push_back(sequences.front().front());
+  }
+  return masked;
 }
 
 // What both objectives do the same way with their model (one of the two model/ module holders,
@@ -145,8 +162,8 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
 
   std::string sparse_parameter() const override { return ""; }
 
-  Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences,
-                   const std::vector<int64_t>&, const std::vector<uint64_t>& seeds) override {
+  Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences, const std::vector<int64_t>&,
+                   const std::vector<uint64_t>& seeds) override {
     MaskedTokens masked = Mask(sequences, seeds);
     return {SummedCrossEntropy(Logits(masked), OnDevice(masked.targets)),
             static_cast<int64_t>(masked.targets.size())};
@@ -179,15 +196,7 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
  private:
   MaskedTokens Mask(const std::vector<std::vector<int32_t>>& sequences,
                     const std::vector<uint64_t>& seeds) const {
-    MaskedTokens masked = MaskTokens(sequences, seeds, options_.mask_probability,
-                                     options_.mask_token_id, model_->config().vocab_size);
-    // Nothing to predict (every sequence is only [CLS] [SEP]): predict the first [CLS], so the
-    // loss still reaches every parameter and the gradient hooks of the synchronisation fire.
-    if (masked.rows.empty()) {
-      masked.rows.push_back(0);
-      masked.targets.push_back(sequences.front().front());
-    }
-    return masked;
+    return MaskForPrediction(sequences, seeds, options_, model_->config().vocab_size);
   }
 
   at::Tensor Logits(const MaskedTokens& masked) {
@@ -199,6 +208,137 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
     }
     return model_->forward(batch, rows);
   }
+
+  ObjectiveOptions options_;
+};
+
+// ELECTRA's replaced-token detection (model::DistilBertForReplacedTokenDetection): the
+// generator predicts the masked tokens (a masked-LM loss), a token sampled from its prediction
+// replaces each, and the discriminator tells for every token whether it was replaced. The loss is
+// ELECTRA's, generator mean + kDiscriminatorWeight x discriminator mean, carried as a sum over
+// the masked tokens: generator sum + kDiscriminatorWeight x mask_probability x discriminator sum
+// (mask_probability standing for masked / tokens), so that it is the same function of the
+// samples on any number of ranks and micro-batches.
+//
+// The sample for each masked token is an inverse-CDF draw of the generator's distribution with
+// a uniform from the sequence's seed, so a resumed job (and every evaluation) replays it.
+class ReplacedTokenObjective
+    : public ObjectiveWithModel<model::DistilBertForReplacedTokenDetection> {
+ public:
+  // ELECTRA's lambda: the discriminator's per-token loss is ~50x smaller than the generator's.
+  static constexpr double kDiscriminatorWeight = 50;
+
+  ReplacedTokenObjective(model::DistilBertForReplacedTokenDetection model,
+                         const ObjectiveOptions& options)
+      : ObjectiveWithModel(std::move(model)), options_(options) {}
+
+  // The shared embeddings get a dense gradient: the generator's projector is tied to them.
+  std::string sparse_parameter() const override { return ""; }
+
+  Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences, const std::vector<int64_t>&,
+                   const std::vector<uint64_t>& seeds) override {
+    Forward pass = Run(sequences, seeds);
+    return {pass.loss_sum, pass.masked};
+  }
+
+  // [loss sum, masked tokens, correctly predicted masked tokens (generator), sequences,
+  //  tokens, correctly detected tokens (discriminator)]
+  int64_t num_eval_counts() const override { return 6; }
+
+  void CountEvaluation(const std::vector<std::vector<int32_t>>& sequences,
+                       const std::vector<int64_t>&, const std::vector<uint64_t>& seeds,
+                       at::Tensor& counts) override {
+    Forward pass = Run(sequences, seeds);
+    counts[0] += pass.loss_sum.item<double>();
+    counts[1] += static_cast<double>(pass.masked);
+    counts[2] += pass.generator_correct.item<double>();
+    counts[3] += static_cast<double>(sequences.size());
+    counts[4] += static_cast<double>(pass.labels.numel());
+    counts[5] += pass.discriminator_logits.gt(0).eq(pass.labels.gt(0.5)).sum().item<double>();
+  }
+
+  EvalResult Summarize(const at::Tensor& counts) const override {
+    auto c = counts.accessor<double, 1>();
+    EvalResult result;
+    result.loss = c[0] / std::max(1.0, c[1]);
+    result.accuracy = c[2] / std::max(1.0, c[1]);
+    result.examples = static_cast<int64_t>(c[3]);
+    result.detection_accuracy = c[5] / std::max(1.0, c[4]);
+    return result;
+  }
+
+ private:
+  struct Forward {
+    at::Tensor loss_sum;  // generator CE sum + weight x mask_probability x discriminator BCE sum
+    at::Tensor generator_correct;             // masked tokens the generator's argmax gets right
+    at::Tensor discriminator_logits, labels;  // [tokens]; labels 1 where replaced
+    int64_t masked = 0;
+  };
+
+  Forward Run(const std::vector<std::vector<int32_t>>& sequences,
+              const std::vector<uint64_t>& seeds) {
+    const int64_t vocab_size = model_->config().vocab_size;
+    MaskedTokens masked = MaskForPrediction(sequences, seeds, options_, vocab_size);
+    std::optional<model::AutocastBf16> autocast;
+    if (options_.bf16) autocast.emplace(device().type());
+    at::Tensor generator_logits =
+        model_->Generate(BatchOnDevice(masked.inputs), OnDevice(masked.rows)).to(at::kFloat);
+    at::Tensor targets = OnDevice(masked.targets);
+    Forward pass;
+    pass.masked = static_cast<int64_t>(masked.targets.size());
+    pass.generator_correct = generator_logits.argmax(1).eq(targets).sum();
+
+    CorruptedTokens corrupted =
+        Corrupt(sequences, masked, Sample(generator_logits, sequences, seeds, masked));
+    pass.discriminator_logits = model_->forward(BatchOnDevice(corrupted.inputs));
+    pass.labels = torch::from_blob(corrupted.replaced.data(),
+                                   {static_cast<int64_t>(corrupted.replaced.size())}, torch::kFloat)
+                      .to(device(), /*non_blocking=*/false, /*copy=*/true);
+    at::Tensor discriminator_sum = F::binary_cross_entropy_with_logits(
+        pass.discriminator_logits, pass.labels,
+        F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum));
+    pass.loss_sum = SummedCrossEntropy(generator_logits, targets) +
+                    discriminator_sum * (kDiscriminatorWeight * options_.mask_probability);
+    return pass;
+  }
+
+  // One token per masked row from the generator's softmax, without gradient: the uniform u of
+  // each comes from its sequence's seed, the token is the first whose cumulative probability
+  // exceeds u.
+  std::vector<int64_t> Sample(const at::Tensor& generator_logits,
+                              const std::vector<std::vector<int32_t>>& sequences,
+                              const std::vector<uint64_t>& seeds,
+                              const MaskedTokens& masked) const {
+    std::vector<float> uniforms;
+    uniforms.reserve(masked.rows.size());
+    size_t sequence = 0;
+    int64_t first_row = 0;
+    std::optional<Rng> rng;
+    for (int64_t row : masked.rows) {
+      while (row >= first_row + static_cast<int64_t>(sequences[sequence].size())) {
+        first_row += static_cast<int64_t>(sequences[sequence].size());
+        ++sequence;
+        rng.reset();
+      }
+      if (!rng) rng.emplace(MixSeed(seeds[sequence], kSamplingStream));
+      uniforms.push_back(static_cast<float>(rng->UniformDouble()));
+    }
+    torch::NoGradGuard no_grad;
+    at::Tensor cdf = torch::softmax(generator_logits.detach(), 1).cumsum(1);
+    at::Tensor u =
+        torch::from_blob(uniforms.data(), {static_cast<int64_t>(uniforms.size()), 1}, torch::kFloat)
+            .to(cdf.device(), /*non_blocking=*/false, /*copy=*/true);
+    // Rounding can leave the last cumulative probability just under u: clamp to the vocabulary.
+    at::Tensor drawn = torch::searchsorted(cdf, u, /*out_int32=*/false, /*right=*/true)
+                           .squeeze(1)
+                           .clamp_max(cdf.size(1) - 1)
+                           .to(torch::kCPU);
+    return std::vector<int64_t>(drawn.data_ptr<int64_t>(),
+                                drawn.data_ptr<int64_t>() + drawn.numel());
+  }
+
+  // Separates the sampling draws from the masking draws of the same sequence seed.
+  static constexpr uint64_t kSamplingStream = 0x5a3b1e;
 
   ObjectiveOptions options_;
 };
@@ -231,15 +371,24 @@ absl::StatusOr<std::unique_ptr<Objective>> CreateClassification(const ObjectiveO
   return std::make_unique<ClassificationObjective>(classifier, options.bf16);
 }
 
-absl::StatusOr<std::unique_ptr<Objective>> CreateMaskedLm(const ObjectiveOptions& options) {
+// The options of both pretraining objectives, which mask tokens.
+absl::Status CheckMasking(const ObjectiveOptions& options) {
   if (options.mask_token_id < 0 || options.mask_token_id >= options.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "masked-LM pretraining needs the vocabulary's [MASK] id (got ", options.mask_token_id,
-        " for ", options.vocab_size, " tokens)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pretraining needs the vocabulary's [MASK] id (got ", options.mask_token_id,
+                     " for ", options.vocab_size, " tokens)"));
   }
   if (!(options.mask_probability > 0 && options.mask_probability < 1)) {
     return absl::InvalidArgumentError("mask_probability must be in (0, 1)");
   }
+  return absl::OkStatus();
+}
+
+// A pretraining objective's model: from init_dir's config.json and weights (resuming, or
+// continuing from a checkpoint of the same kind), or fresh from the preset.
+template <typename ObjectiveType, typename Model>
+absl::StatusOr<std::unique_ptr<Objective>> CreatePretraining(const ObjectiveOptions& options) {
+  if (absl::Status s = CheckMasking(options); !s.ok()) return s;
   model::DistilBertConfig config;
   std::unique_ptr<model::SafetensorsFile> weights;
   if (!options.init_dir.empty()) {
@@ -255,8 +404,7 @@ absl::StatusOr<std::unique_ptr<Objective>> CreateMaskedLm(const ObjectiveOptions
     config = *preset;
   }
   OverrideDropout(config, options.dropout);
-  auto objective =
-      std::make_unique<MaskedLmObjective>(model::DistilBertForMaskedLM(config), options);
+  auto objective = std::make_unique<ObjectiveType>(Model(config), options);
   if (weights != nullptr) {
     auto report = objective->LoadWeights(*weights);
     if (!report.ok()) return report.status();
@@ -267,10 +415,11 @@ absl::StatusOr<std::unique_ptr<Objective>> CreateMaskedLm(const ObjectiveOptions
 }  // namespace
 
 absl::StatusOr<ObjectiveKind> ParseObjectiveKind(std::string_view name) {
-  if (name == "classification") return ObjectiveKind::kClassification;
-  if (name == "masked_lm") return ObjectiveKind::kMaskedLm;
+  if (name == kClassificationObjective) return ObjectiveKind::kClassification;
+  if (name == kMaskedLmObjective) return ObjectiveKind::kMaskedLm;
+  if (name == kReplacedTokenDetectionObjective) return ObjectiveKind::kReplacedTokenDetection;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown objective \"", std::string(name), "\"; expected classification or masked_lm"));
+      absl::StrCat("unknown objective \"", std::string(name), "\"; expected ", kObjectiveNames));
 }
 
 MaskedTokens MaskTokens(const std::vector<std::vector<int32_t>>& sequences,
@@ -307,12 +456,41 @@ MaskedTokens MaskTokens(const std::vector<std::vector<int32_t>>& sequences,
   return out;
 }
 
+CorruptedTokens Corrupt(const std::vector<std::vector<int32_t>>& sequences,
+                        const MaskedTokens& masked, const std::vector<int64_t>& sampled) {
+  CorruptedTokens out;
+  out.inputs = sequences;
+  int64_t total_tokens = 0;
+  for (const auto& sequence : sequences) total_tokens += static_cast<int64_t>(sequence.size());
+  out.replaced.assign(total_tokens, 0.0f);
+  size_t sequence = 0;
+  int64_t first_row = 0;
+  for (size_t k = 0; k < masked.rows.size(); ++k) {
+    const int64_t row = masked.rows[k];
+    while (row >= first_row + static_cast<int64_t>(sequences[sequence].size())) {
+      first_row += static_cast<int64_t>(sequences[sequence].size());
+      ++sequence;
+    }
+    out.inputs[sequence][row - first_row] = static_cast<int32_t>(sampled[k]);
+    out.replaced[row] = sampled[k] != masked.targets[k] ? 1.0f : 0.0f;
+  }
+  return out;
+}
+
 absl::StatusOr<std::unique_ptr<Objective>> Objective::Create(const ObjectiveOptions& options) {
   if (options.vocab_size <= 0 && options.init_dir.empty()) {
     return absl::InvalidArgumentError("vocab_size is required");
   }
-  return options.kind == ObjectiveKind::kMaskedLm ? CreateMaskedLm(options)
-                                                  : CreateClassification(options);
+  switch (options.kind) {
+    case ObjectiveKind::kMaskedLm:
+      return CreatePretraining<MaskedLmObjective, model::DistilBertForMaskedLM>(options);
+    case ObjectiveKind::kReplacedTokenDetection:
+      return CreatePretraining<ReplacedTokenObjective, model::DistilBertForReplacedTokenDetection>(
+          options);
+    case ObjectiveKind::kClassification:
+      break;
+  }
+  return CreateClassification(options);
 }
 
 }  // namespace murmur::worker

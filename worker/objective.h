@@ -31,14 +31,19 @@
 
 namespace murmur::worker {
 
-enum class ObjectiveKind { kClassification, kMaskedLm };
+enum class ObjectiveKind { kClassification, kMaskedLm, kReplacedTokenDetection };
 
-// "classification" or "masked_lm" (the job spec's names); INVALID_ARGUMENT otherwise.
+// "classification", "masked_lm" or "replaced_token_detection" (the job spec's names);
+// INVALID_ARGUMENT otherwise.
 absl::StatusOr<ObjectiveKind> ParseObjectiveKind(std::string_view name);
 
 struct EvalResult {
   double loss = 0;      // mean per example (classification) or per masked token (masked-LM)
-  double accuracy = 0;  // of the labels, or of the masked tokens
+  double accuracy = 0;  // of the labels, or of the masked tokens (replaced-token detection: the
+                        // generator's)
+  // Replaced-token detection: the discriminator's per-token accuracy (whether each token was
+  // replaced). 0 for the other objectives.
+  double detection_accuracy = 0;
   std::vector<double> precision, recall, f1;  // per class (classification only)
   // Row-major [true class][predicted class] counts (classification only).
   std::vector<int64_t> confusion;
@@ -57,6 +62,17 @@ struct MaskedTokens {
 MaskedTokens MaskTokens(const std::vector<std::vector<int32_t>>& sequences,
                         const std::vector<uint64_t>& seeds, double probability, int32_t mask_id,
                         int64_t vocab_size);
+
+// ELECTRA's corruption: the discriminator's input is `sequences` with the token at each masked
+// row (masked.rows, in packed order) replaced by `sampled[k]`; `replaced` has one entry per
+// token, in the same packed order, 1 where the token differs from the original (a sample equal
+// to the original is not a replacement, as in ELECTRA) and 0 elsewhere.
+struct CorruptedTokens {
+  std::vector<std::vector<int32_t>> inputs;
+  std::vector<float> replaced;
+};
+CorruptedTokens Corrupt(const std::vector<std::vector<int32_t>>& sequences,
+                        const MaskedTokens& masked, const std::vector<int64_t>& sampled);
 
 struct ObjectiveOptions {
   ObjectiveKind kind = ObjectiveKind::kClassification;

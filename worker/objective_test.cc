@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <memory>
 #include <vector>
 
 namespace murmur::worker {
@@ -88,7 +90,8 @@ TEST(MaskTokensTest, FollowsBertsProportions) {
   // Nothing outside the chosen rows changed.
   int changed = 0;
   for (size_t i = 0; i < sequences.size(); ++i) {
-    for (size_t j = 0; j < sequences[i].size(); ++j) changed += sequences[i][j] != masked.inputs[i][j];
+    for (size_t j = 0; j < sequences[i].size(); ++j)
+      changed += sequences[i][j] != masked.inputs[i][j];
   }
   EXPECT_EQ(changed, mask + replaced);
 }
@@ -104,6 +107,89 @@ TEST(ObjectiveTest, ParsesKindsAndRejectsUnknown) {
   EXPECT_FALSE(Objective::Create(options).ok()) << "masked-LM needs the [MASK] id";
   options.mask_token_id = 4;
   EXPECT_TRUE(Objective::Create(options).ok());
+  EXPECT_EQ(*ParseObjectiveKind("replaced_token_detection"),
+            ObjectiveKind::kReplacedTokenDetection);
+  options.kind = ObjectiveKind::kReplacedTokenDetection;
+  EXPECT_TRUE(Objective::Create(options).ok());
+  options.mask_token_id = -1;
+  EXPECT_FALSE(Objective::Create(options).ok()) << "its generator needs the [MASK] id too";
+}
+
+TEST(CorruptTest, PutsEachSampleAtItsRowAndLabelsOnlyRealReplacements) {
+  const std::vector<std::vector<int32_t>> sequences = {
+      {2, 10, 11, 12, 3}, {2, 20, 3}, {2, 30, 31, 3}};
+  MaskedTokens masked;
+  masked.rows = {1, 3, 6, 10};  // 10, 12 of the first; 20; 31 of the third
+  masked.targets = {10, 12, 20, 31};
+  CorruptedTokens corrupted = Corrupt(sequences, masked, {99, 12, 21, 98});
+  EXPECT_EQ(corrupted.inputs[0], (std::vector<int32_t>{2, 99, 11, 12, 3}));
+  EXPECT_EQ(corrupted.inputs[1], (std::vector<int32_t>{2, 21, 3}));
+  EXPECT_EQ(corrupted.inputs[2], (std::vector<int32_t>{2, 30, 98, 3}));
+  // One label per token in packed order; the sample equal to its original (12) is not replaced.
+  EXPECT_EQ(corrupted.replaced, (std::vector<float>{0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0}));
+}
+
+std::unique_ptr<Objective> ReplacedTokenObjective(bool bf16 = false) {
+  torch::manual_seed(5);
+  ObjectiveOptions options;
+  options.bf16 = bf16;
+  options.kind = ObjectiveKind::kReplacedTokenDetection;
+  options.preset = "tiny";
+  options.vocab_size = kVocab;
+  options.mask_token_id = kMask;
+  options.dropout = 0;
+  auto objective = Objective::Create(options);
+  EXPECT_TRUE(objective.ok()) << objective.status();
+  return *std::move(objective);
+}
+
+TEST(ReplacedTokenObjectiveTest, LossIsAFunctionOfTheSeedsAndReachesBothModels) {
+  std::unique_ptr<Objective> objective = ReplacedTokenObjective();
+  EXPECT_EQ(objective->sparse_parameter(), "") << "the discriminator reads sampled ids";
+  const auto sequences = Sequences(6, 20);
+  Objective::Loss first = objective->ComputeLoss(sequences, {}, Seeds(6, 1));
+  Objective::Loss again = objective->ComputeLoss(sequences, {}, Seeds(6, 1));
+  Objective::Loss other = objective->ComputeLoss(sequences, {}, Seeds(6, 2));
+  EXPECT_EQ(first.sum.item<double>(), again.sum.item<double>()) << "same seeds, same samples";
+  EXPECT_NE(first.sum.item<double>(), other.sum.item<double>());
+  EXPECT_EQ(first.terms, static_cast<int64_t>(
+                             MaskTokens(sequences, Seeds(6, 1), 0.15, kMask, kVocab).rows.size()));
+  // A fresh generator is near uniform over 1,000 tokens: its loss per masked token is ~ln 1000,
+  // and the discriminator's (weighted 50, ~ln 2 per token at the start) adds to it.
+  const double per_term = first.sum.item<double>() / static_cast<double>(first.terms);
+  EXPECT_GT(per_term, std::log(1000.0) + 10);
+  first.sum.backward();
+  bool generator_grad = false, discriminator_grad = false;
+  for (const auto& item : objective->module().named_parameters()) {
+    if (!item.value().grad().defined() || item.value().grad().abs().sum().item<double>() == 0) {
+      continue;
+    }
+    if (item.key().rfind("generator.", 0) == 0) generator_grad = true;
+    if (item.key().rfind("discriminator_predictions.", 0) == 0) discriminator_grad = true;
+  }
+  EXPECT_TRUE(generator_grad);
+  EXPECT_TRUE(discriminator_grad);
+
+  at::Tensor counts = torch::zeros({objective->num_eval_counts()}, torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    objective->CountEvaluation(sequences, {}, Seeds(6, 1), counts);
+  }
+  EvalResult result = objective->Summarize(counts);
+  EXPECT_EQ(result.examples, 6);
+  EXPECT_NEAR(result.loss, per_term, 1e-4 * per_term);
+  EXPECT_GT(result.detection_accuracy, 0);
+  EXPECT_LE(result.detection_accuracy, 1);
+  EXPECT_TRUE(result.f1.empty());
+}
+
+TEST(ReplacedTokenObjectiveTest, TrainsUnderBf16Autocast) {
+  // The generator's projection out of the shared embeddings must keep the residual stream fp32.
+  std::unique_ptr<Objective> objective = ReplacedTokenObjective(/*bf16=*/true);
+  Objective::Loss loss = objective->ComputeLoss(Sequences(4, 12), {}, Seeds(4, 3));
+  EXPECT_EQ(loss.sum.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(std::isfinite(loss.sum.item<double>()));
+  loss.sum.backward();
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // One data-parallel rank's training engine: the model of the job's objective (the DistilBERT
-// classifier, or masked-LM pretraining of its encoder: objective.h), AdamW with the linear
-// schedule, gradient accumulation, clipping, bf16 autocast, bucketed/sparse gradient
-// synchronisation, evaluation and checkpoints — the parts of a Hugging Face Trainer that run on
-// one rank. Which samples to train on is decided outside (elastic_worker.h turns the
+// classifier, or a pretraining of its encoder, masked-LM or replaced-token detection:
+// objective.h), AdamW with the linear schedule, gradient accumulation, clipping, bf16
+// autocast, bucketed/sparse gradient synchronisation, evaluation and checkpoints — the parts
+// of a Hugging Face Trainer that run on one rank. Which samples to train on is decided outside (elastic_worker.h turns the
 // coordinator's epoch plan into per-step windows); the trainer takes token-cache rows.
 //
 // Determinism: dropout is seeded from (seed, global step, rank) at every step, so resuming from
@@ -50,7 +50,7 @@ struct TrainerOptions {
   // Classification: probability of replacing a training token (not the first or last: [CLS],
   // [SEP]) by `mask_token_id` (word dropout). 0: off.
   double token_dropout = 0;
-  // The vocabulary's [MASK] id: token dropout's replacement, and masked-LM's mask.
+  // The vocabulary's [MASK] id: token dropout's replacement, and the pretrainings' mask.
   int32_t mask_token_id = -1;
   // Initialisation and dropout seed. Default 42.
   uint64_t seed = 42;

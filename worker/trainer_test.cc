@@ -14,8 +14,8 @@
 namespace murmur::worker {
 namespace {
 
-std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, int world,
-                                                      int batch, int accumulation, int steps,
+std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, int world, int batch,
+                                                      int accumulation, int steps,
                                                       const TrainerOptions& options) {
   FakeCollectiveHub hub(world);
   return TrainRanks(fixture, world, batch, accumulation, steps,
@@ -23,8 +23,8 @@ std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, in
                     [&](int rank) { return hub.Join(rank); });
 }
 
-std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, int world,
-                                                      int batch, int accumulation, int steps) {
+std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, int world, int batch,
+                                                      int accumulation, int steps) {
   return Train(fixture, world, batch, accumulation, steps, fixture.Options());
 }
 
@@ -73,9 +73,9 @@ TEST(TrainerTest, LearnsTheSyntheticTaskAndEvaluates) {
   EXPECT_DOUBLE_EQ(static_cast<double>(eval->confusion[0] + eval->confusion[3]) / total,
                    eval->accuracy);
   // Row 1 is the positives: its diagonal cell over the row is their recall.
-  EXPECT_DOUBLE_EQ(static_cast<double>(eval->confusion[3]) /
-                       (eval->confusion[2] + eval->confusion[3]),
-                   eval->recall[1]);
+  EXPECT_DOUBLE_EQ(
+      static_cast<double>(eval->confusion[3]) / (eval->confusion[2] + eval->confusion[3]),
+      eval->recall[1]);
 }
 
 TEST(TrainerTest, CheckpointRoundTripRestoresWeightsAndOptimizer) {
@@ -92,7 +92,7 @@ TEST(TrainerTest, TokenDropoutIsReplayableAndKeepsRanksInSync) {
   TrainerOptions options = fixture.Options();
   options.token_dropout = 0.3;
   options.mask_token_id = 4;  // [MASK]
-  options.weight_decay = 0;      // rows without gradient then stay exactly as they were
+  options.weight_decay = 0;   // rows without gradient then stay exactly as they were
   // Train() also asserts both ranks end with identical weights: the [MASK] row, which no
   // original token touches, must be in the synchronised embedding rows.
   auto dropped = Train(fixture, 2, 4, 1, 5, options);
@@ -193,6 +193,79 @@ TEST(TrainerTest, MaskedLmLearnsToFillInTokensAndItsEncoderSeedsAClassifier) {
   options.token_dropout = 0.1;
   EXPECT_FALSE(Trainer::Create(options, fixture.cache.get()).ok())
       << "token dropout is a classification regulariser";
+}
+
+TEST(TrainerTest, ReplacedTokenDetectionTwoRanksEqualOneRank) {
+  Fixture fixture(/*counting=*/true);
+  // The samples depend on the sequences' seeds only and the loss is a sum: the ranks' shares add
+  // up to one rank's step.
+  auto one = Train(fixture, 1, 8, 1, 5, fixture.ReplacedTokenOptions());
+  auto two = Train(fixture, 2, 4, 1, 5, fixture.ReplacedTokenOptions());
+  EXPECT_LT(MaxDifference(one, two), 1e-5);
+  auto fresh = Trainer::Create(fixture.ReplacedTokenOptions(), fixture.cache.get());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GT(MaxDifference(one, (*fresh)->Parameters()), 1e-3);
+}
+
+TEST(TrainerTest, ReplacedTokenDetectionLearnsAndItsDiscriminatorSeedsAClassifier) {
+  Fixture fixture(/*counting=*/true);
+  TrainerOptions options = fixture.ReplacedTokenOptions();
+  constexpr int kSteps = 300;
+  options.total_steps = kSteps;
+  auto trainer = Trainer::Create(options, fixture.cache.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  FakeCollectiveHub hub(1);
+  auto comm = hub.Join(0);
+  auto before = (*trainer)->Evaluate(*comm);
+  ASSERT_TRUE(before.ok()) << before.status();
+  const auto& rows = fixture.cache->train_rows();
+  for (int step = 0; step < kSteps; ++step) {
+    std::vector<std::vector<uint32_t>> micro(1);
+    for (int i = 0; i < 16; ++i) micro[0].push_back(rows[(step * 16 + i) % rows.size()]);
+    ASSERT_TRUE((*trainer)->Step(*comm, micro, 16).ok());
+  }
+  auto after = (*trainer)->Evaluate(*comm);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->examples, 40);
+  EXPECT_TRUE(after->f1.empty());
+  // Both parts learn, slowly at this size: the discriminator's gradient (weighted 50) dominates
+  // the shared embeddings and the clipped norm, so the generator's masked-token accuracy only
+  // starts to rise above chance (1/40) within a test's steps.
+  EXPECT_LT(after->loss, before->loss * 0.7);
+  EXPECT_GT(after->accuracy, 0.05) << "before " << before->accuracy;
+  // A fresh head's logits straddle 0 (about half the tokens right); a trained one has learned at
+  // least that most tokens are originals (under 15% are masked, fewer replaced). Telling the
+  // replaced ones apart takes this small a discriminator more steps than a test should take.
+  EXPECT_LT(before->detection_accuracy, 0.7);
+  EXPECT_GT(after->detection_accuracy, 0.8) << "loss " << after->loss;
+
+  // The checkpoint resumes exactly, and a classifier starts from the discriminator's encoder.
+  model::CheckpointInfo info;
+  ASSERT_TRUE((*trainer)->SaveCheckpoint(fixture.dir + "/pretrained", info).ok());
+  auto resumed = Trainer::Create(options, fixture.cache.get());
+  ASSERT_TRUE(resumed.ok());
+  ASSERT_TRUE((*resumed)->LoadCheckpoint(fixture.dir + "/pretrained").ok());
+  EXPECT_EQ(MaxDifference((*trainer)->Parameters(), (*resumed)->Parameters()), 0.0);
+  auto resumed_eval = (*resumed)->Evaluate(*comm);
+  ASSERT_TRUE(resumed_eval.ok());
+  EXPECT_EQ(resumed_eval->loss, after->loss) << "evaluation draws the same samples";
+
+  TrainerOptions fine_tune = fixture.Options();
+  fine_tune.init_dir = fixture.dir + "/pretrained";
+  auto classifier = Trainer::Create(fine_tune, fixture.cache.get());
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+  auto pretrained = (*trainer)->Parameters();
+  int compared = 0;
+  for (const auto& [name, tensor] : (*classifier)->Parameters()) {
+    for (const auto& [source_name, source] : pretrained) {
+      if (name != source_name) continue;
+      EXPECT_TRUE(torch::equal(tensor, source)) << name;
+      ++compared;
+    }
+  }
+  int encoder = 0;
+  for (const auto& [name, tensor] : pretrained) encoder += name.rfind("distilbert.", 0) == 0;
+  EXPECT_EQ(compared, encoder) << "the discriminator's encoder, every tensor of it";
 }
 
 TEST(TrainerTest, BroadcastStateMakesRanksEqual) {

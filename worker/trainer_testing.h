@@ -68,6 +68,12 @@ struct Fixture {
     return options;
   }
 
+  TrainerOptions ReplacedTokenOptions() const {
+    TrainerOptions options = MaskedLmOptions();
+    options.objective = ObjectiveKind::kReplacedTokenDetection;
+    return options;
+  }
+
   TrainerOptions Options() const {
     TrainerOptions options;
     options.preset = "tiny";
@@ -89,8 +95,8 @@ using Weights = std::vector<std::pair<std::string, at::Tensor>>;
 // Runs `steps` steps on `world` ranks (threads; `join(rank)` gives each rank its communicator)
 // where global step k trains training rows [k*W*B, (k+1)*W*B) split evenly; returns rank 0's
 // parameters, copied to the CPU.
-inline Weights TrainRanks(const Fixture& fixture, int world, int batch, int accumulation,
-                          int steps, const std::vector<TrainerOptions>& options_of_rank,
+inline Weights TrainRanks(const Fixture& fixture, int world, int batch, int accumulation, int steps,
+                          const std::vector<TrainerOptions>& options_of_rank,
                           const std::function<std::unique_ptr<Communicator>(int)>& join) {
   // Created one after the other: initialisation draws from libtorch's global generator.
   std::vector<std::unique_ptr<Trainer>> trainers;

@@ -8,11 +8,15 @@
 #                                 [--dropout P] [--vocab-size N] [--warmup-ratio R]
 #                                 [--weight-decay W] [--token-dropout P] [--seeds "S ..."]
 #                                 [--pretrain-epochs N] [--pretrain-batch B] [--pretrain-lr X]
+#                                 [--objective masked_lm|replaced_token_detection]
+#                                 [--keep DIR]
 #
 # --pretrain-epochs N (default 4, as deploy/run_local.sh) first pretrains the encoder with
 # masked-LM on the training split's texts (labels unused; same split, so no validation text is
 # seen) and fine-tunes from its best checkpoint. Still "from scratch": no outside weights.
-# 0 trains the classifier from random weights. Fine-tuning flags left out take the main job's
+# 0 trains the classifier from random weights. --objective picks the pretraining (default: the
+# main job's). --keep DIR keeps every run's files (checkpoints, logs) under DIR instead of a
+# temporary directory. Fine-tuning flags left out take the main job's
 # values for the chosen start. --seeds (default "42 7", the issue's two splits; --seed S is one)
 # picks the split, the initialisation and the data order.
 #
@@ -37,6 +41,8 @@ seeds="42 7"
 pretrain_epochs=4
 pretrain_batch=64
 pretrain_lr=1e-3
+objective=masked_lm
+keep=
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs="$2"; shift 2 ;;
@@ -53,6 +59,8 @@ while [ $# -gt 0 ]; do
     --pretrain-epochs) pretrain_epochs="$2"; shift 2 ;;
     --pretrain-batch) pretrain_batch="$2"; shift 2 ;;
     --pretrain-lr) pretrain_lr="$2"; shift 2 ;;
+    --objective) objective="$2"; shift 2 ;;
+    --keep) keep="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -62,8 +70,13 @@ else  # from random weights
   : "${batch:=16}" "${lr:=3e-4}" "${dropout:=0.3}" "${token_dropout:=0.1}"
 fi
 data="${MURMUR_SHARED_DATA:-$(cd .. && pwd)/shared/data}/sentiment140_text_100k"
-work="$(mktemp -d /tmp/murmur-quality.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+if [ -n "$keep" ]; then
+  mkdir -p "$keep"
+  work="$(cd "$keep" && pwd)"
+else
+  work="$(mktemp -d /tmp/murmur-quality.XXXXXX)"
+  trap 'rm -rf "$work"' EXIT
+fi
 bazel build //client:murmur >/dev/null 2>&1
 murmur=bazel-bin/client/murmur
 
@@ -91,7 +104,7 @@ for seed in $seeds; do
   stage vocab
   init=()
   if [ "$pretrain_epochs" -gt 0 ]; then
-    "$murmur" train --objective masked_lm --data "$data" --vocab "$run/vocab.txt" --preset small \
+    "$murmur" train --objective "$objective" --data "$data" --vocab "$run/vocab.txt" --preset small \
       --local-workers "$workers" --batch-per-worker "$pretrain_batch" --epochs "$pretrain_epochs" \
       --max-len 64 --bf16 --lr "$pretrain_lr" --dropout 0.1 --seed "$seed" \
       --out "$run/pretrain" > "$run/pretrain.log" 2>&1
@@ -105,7 +118,7 @@ for seed in $seeds; do
     --lr "$lr" --dropout "$dropout" --warmup-ratio "$warmup" --weight-decay "$decay" \
     --token-dropout "$token_dropout" --seed "$seed" --out "$run/train" > "$run/train.log" 2>&1
   stage finetune
-  echo "== seed $seed (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout pretrain_epochs=$pretrain_epochs pretrain_batch=$pretrain_batch pretrain_lr=$pretrain_lr)"
+  echo "== seed $seed (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout pretrain_epochs=$pretrain_epochs objective=$objective pretrain_batch=$pretrain_batch pretrain_lr=$pretrain_lr)"
   grep -E "masked-token accuracy" "$run/pretrain.log" 2>/dev/null | sed 's/^/pretraining /' || true
   /usr/bin/python3 - "$run/train.log" "$run/tfidf.txt" "$stages" <<'PY'
 import math, re, sys
