@@ -42,6 +42,8 @@ MaskedTokens MaskForPrediction(const std::vector<std::vector<int32_t>>& sequence
   if (masked.rows.empty()) {
     masked.rows.push_back(0);
     masked.targets.push_back(sequences.front().front());
+    masked.sequences.push_back(0);
+    masked.positions.push_back(0);
   }
   return masked;
 }
@@ -288,8 +290,7 @@ class ReplacedTokenObjective
     pass.masked = static_cast<int64_t>(masked.targets.size());
     pass.generator_correct = generator_logits.argmax(1).eq(targets).sum();
 
-    CorruptedTokens corrupted =
-        Corrupt(sequences, masked, Sample(generator_logits, sequences, seeds, masked));
+    CorruptedTokens corrupted = Corrupt(sequences, masked, Sample(generator_logits, seeds, masked));
     pass.discriminator_logits = model_->forward(BatchOnDevice(corrupted.inputs));
     pass.labels = torch::from_blob(corrupted.replaced.data(),
                                    {static_cast<int64_t>(corrupted.replaced.size())}, torch::kFloat)
@@ -306,21 +307,16 @@ class ReplacedTokenObjective
   // each comes from its sequence's seed, the token is the first whose cumulative probability
   // exceeds u.
   std::vector<int64_t> Sample(const at::Tensor& generator_logits,
-                              const std::vector<std::vector<int32_t>>& sequences,
                               const std::vector<uint64_t>& seeds,
                               const MaskedTokens& masked) const {
     std::vector<float> uniforms;
     uniforms.reserve(masked.rows.size());
-    size_t sequence = 0;
-    int64_t first_row = 0;
     std::optional<Rng> rng;
-    for (int64_t row : masked.rows) {
-      while (row >= first_row + static_cast<int64_t>(sequences[sequence].size())) {
-        first_row += static_cast<int64_t>(sequences[sequence].size());
-        ++sequence;
-        rng.reset();
+    for (size_t k = 0; k < masked.rows.size(); ++k) {
+      // A sequence's chosen tokens are consecutive: one generator per sequence.
+      if (k == 0 || masked.sequences[k] != masked.sequences[k - 1]) {
+        rng.emplace(MixSeed(seeds[masked.sequences[k]], kSamplingStream));
       }
-      if (!rng) rng.emplace(MixSeed(seeds[sequence], kSamplingStream));
       uniforms.push_back(static_cast<float>(rng->UniformDouble()));
     }
     torch::NoGradGuard no_grad;
@@ -443,6 +439,8 @@ MaskedTokens MaskTokens(const std::vector<std::vector<int32_t>>& sequences,
       for (int64_t j : chosen) {
         out.rows.push_back(row + j);
         out.targets.push_back(input[j]);
+        out.sequences.push_back(static_cast<int64_t>(i));
+        out.positions.push_back(j);
         const double k = rng.UniformDouble();
         if (k < 0.8) {
           input[j] = mask_id;
@@ -463,16 +461,9 @@ CorruptedTokens Corrupt(const std::vector<std::vector<int32_t>>& sequences,
   int64_t total_tokens = 0;
   for (const auto& sequence : sequences) total_tokens += static_cast<int64_t>(sequence.size());
   out.replaced.assign(total_tokens, 0.0f);
-  size_t sequence = 0;
-  int64_t first_row = 0;
   for (size_t k = 0; k < masked.rows.size(); ++k) {
-    const int64_t row = masked.rows[k];
-    while (row >= first_row + static_cast<int64_t>(sequences[sequence].size())) {
-      first_row += static_cast<int64_t>(sequences[sequence].size());
-      ++sequence;
-    }
-    out.inputs[sequence][row - first_row] = static_cast<int32_t>(sampled[k]);
-    out.replaced[row] = sampled[k] != masked.targets[k] ? 1.0f : 0.0f;
+    out.inputs[masked.sequences[k]][masked.positions[k]] = static_cast<int32_t>(sampled[k]);
+    out.replaced[masked.rows[k]] = sampled[k] != masked.targets[k] ? 1.0f : 0.0f;
   }
   return out;
 }

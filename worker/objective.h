@@ -58,13 +58,16 @@ struct MaskedTokens {
   std::vector<std::vector<int32_t>> inputs;  // the sequences after replacement
   std::vector<int64_t> rows;     // packed row of each chosen token (model::Batch's layout)
   std::vector<int64_t> targets;  // its original id
+  // Its sequence, and its position in that sequence (rows[k] is the sequence's first row +
+  // positions[k]).
+  std::vector<int64_t> sequences, positions;
 };
 MaskedTokens MaskTokens(const std::vector<std::vector<int32_t>>& sequences,
                         const std::vector<uint64_t>& seeds, double probability, int32_t mask_id,
                         int64_t vocab_size);
 
-// ELECTRA's corruption: the discriminator's input is `sequences` with the token at each masked
-// row (masked.rows, in packed order) replaced by `sampled[k]`; `replaced` has one entry per
+// ELECTRA's corruption: the discriminator's input is `sequences` with each chosen token
+// (masked.sequences[k], masked.positions[k]) replaced by `sampled[k]`; `replaced` has one entry per
 // token, in the same packed order, 1 where the token differs from the original (a sample equal
 // to the original is not a replacement, as in ELECTRA) and 0 elsewhere.
 struct CorruptedTokens {

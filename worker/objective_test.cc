@@ -43,6 +43,8 @@ TEST(MaskTokensTest, ChoosesInteriorTokensAndPointsAtTheirPackedRows) {
     EXPECT_GT(position, 0) << "never [CLS]";
     EXPECT_LT(position, static_cast<int64_t>(sequences[sequence].size()) - 1) << "never [SEP]";
     EXPECT_EQ(masked.targets[k], sequences[sequence][position]);
+    EXPECT_EQ(masked.sequences[k], sequence);
+    EXPECT_EQ(masked.positions[k], position);
   }
   EXPECT_EQ(chosen_per_sequence[0], 0);
   EXPECT_GE(chosen_per_sequence[1], 1);
@@ -121,6 +123,8 @@ TEST(CorruptTest, PutsEachSampleAtItsRowAndLabelsOnlyRealReplacements) {
   MaskedTokens masked;
   masked.rows = {1, 3, 6, 10};  // 10, 12 of the first; 20; 31 of the third
   masked.targets = {10, 12, 20, 31};
+  masked.sequences = {0, 0, 1, 2};
+  masked.positions = {1, 3, 1, 2};
   CorruptedTokens corrupted = Corrupt(sequences, masked, {99, 12, 21, 98});
   EXPECT_EQ(corrupted.inputs[0], (std::vector<int32_t>{2, 99, 11, 12, 3}));
   EXPECT_EQ(corrupted.inputs[1], (std::vector<int32_t>{2, 21, 3}));
