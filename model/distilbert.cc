@@ -25,6 +25,21 @@ torch::nn::LayerNorm MakeLayerNorm(int64_t dim) {
       torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps).elementwise_affine(true));
 }
 
+// The FFN-style activation a config names: erf GELU, or ReLU.
+torch::Tensor Activate(const torch::Tensor& x, bool gelu) {
+  return gelu ? torch::gelu(x) : torch::relu(x);
+}
+
+// The masked-LM head of DistilBertForMaskedLM and of ELECTRA's generator: transform ->
+// activation -> LayerNorm (fp32) -> the projector tied to `word_embeddings`; fp32 logits.
+torch::Tensor MaskedLmLogits(const torch::Tensor& hidden, torch::nn::Linear& transform,
+                             torch::nn::LayerNorm& layer_norm, VocabProjector& projector,
+                             const torch::Tensor& word_embeddings, bool gelu) {
+  torch::Tensor x = Activate(transform(hidden), gelu);
+  torch::Tensor logits = projector(layer_norm(x.to(torch::kFloat)), word_embeddings);
+  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
+}
+
 void InitLinear(const torch::nn::Linear& linear, double stddev) {
   torch::NoGradGuard no_grad;
   linear->weight.normal_(0.0, stddev);
@@ -382,12 +397,9 @@ DistilBertForMaskedLMImpl::DistilBertForMaskedLMImpl(const DistilBertConfig& con
 
 torch::Tensor DistilBertForMaskedLMImpl::forward(const Batch& batch, const torch::Tensor& rows) {
   torch::Tensor hidden = distilbert(batch).index_select(0, rows);  // [N, D]
-  hidden = vocab_transform(hidden);
-  hidden = config_.activation == "gelu" ? torch::gelu(hidden) : torch::relu(hidden);
-  hidden = vocab_layer_norm(hidden.to(torch::kFloat));
-  torch::Tensor logits =
-      vocab_projector(hidden, distilbert->embeddings->word_embeddings->weight);
-  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
+  return MaskedLmLogits(hidden, vocab_transform, vocab_layer_norm, vocab_projector,
+                        distilbert->embeddings->word_embeddings->weight,
+                        config_.activation == "gelu");
 }
 
 DiscriminatorPredictionsImpl::DiscriminatorPredictionsImpl(const DistilBertConfig& config)
@@ -399,9 +411,7 @@ DiscriminatorPredictionsImpl::DiscriminatorPredictionsImpl(const DistilBertConfi
 }
 
 torch::Tensor DiscriminatorPredictionsImpl::forward(const torch::Tensor& hidden) {
-  torch::Tensor x = dense(hidden);
-  x = gelu_ ? torch::gelu(x) : torch::relu(x);
-  return dense_prediction(x).squeeze(1);
+  return dense_prediction(Activate(dense(hidden), gelu_)).squeeze(1);
 }
 
 DistilBertConfig DistilBertForReplacedTokenDetectionImpl::GeneratorConfig(
@@ -431,11 +441,8 @@ torch::Tensor ElectraGeneratorImpl::forward(const torch::Tensor& embedded, const
   // The residual stream stays fp32 under autocast, as the encoder's (its embeddings are fp32).
   torch::Tensor projected = embeddings_project(embedded).to(embedded.scalar_type());
   torch::Tensor hidden = transformer(projected, batch).index_select(0, rows);
-  hidden = vocab_transform(hidden);
-  hidden = config_.activation == "gelu" ? torch::gelu(hidden) : torch::relu(hidden);
-  hidden = vocab_layer_norm(hidden.to(torch::kFloat));
-  torch::Tensor logits = vocab_projector(hidden, word_embeddings);
-  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
+  return MaskedLmLogits(hidden, vocab_transform, vocab_layer_norm, vocab_projector,
+                        word_embeddings, config_.activation == "gelu");
 }
 
 DistilBertForReplacedTokenDetectionImpl::DistilBertForReplacedTokenDetectionImpl(

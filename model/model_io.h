@@ -1,5 +1,6 @@
-// Loading and saving DistilBertForSequenceClassification (and DistilBertForMaskedLM, the
-// pretraining model) in the Hugging Face directory layout.
+// Loading and saving DistilBertForSequenceClassification (and the pretraining models,
+// DistilBertForMaskedLM and DistilBertForReplacedTokenDetection) in the Hugging Face directory
+// layout.
 //
 // Loading accepts three kinds of weight files, recognised by their tensor names:
 //  - DistilBertForSequenceClassification ("distilbert.*", "pre_classifier.*", "classifier.*"):

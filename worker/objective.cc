@@ -48,7 +48,18 @@ MaskedTokens MaskForPrediction(const std::vector<std::vector<int32_t>>& sequence
   return masked;
 }
 
-// What both objectives do the same way with their model (one of the two model/ module holders,
+// The pretraining objectives' first four evaluation counts, [loss sum, masked tokens, correctly
+// predicted masked tokens, sequences]: loss per masked token, masked-token accuracy, sequences.
+EvalResult SummarizeMaskedTokens(const at::Tensor& counts) {
+  auto c = counts.accessor<double, 1>();
+  EvalResult result;
+  result.loss = c[0] / std::max(1.0, c[1]);
+  result.accuracy = c[2] / std::max(1.0, c[1]);
+  result.examples = static_cast<int64_t>(c[3]);
+  return result;
+}
+
+// What every objective does the same way with its model (one of the model/ module holders,
 // which model_io saves and loads by overload).
 template <typename Model>
 class ObjectiveWithModel : public Objective {
@@ -187,12 +198,7 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
   }
 
   EvalResult Summarize(const at::Tensor& counts) const override {
-    auto c = counts.accessor<double, 1>();
-    EvalResult result;
-    result.loss = c[0] / std::max(1.0, c[1]);
-    result.accuracy = c[2] / std::max(1.0, c[1]);
-    result.examples = static_cast<int64_t>(c[3]);
-    return result;
+    return SummarizeMaskedTokens(counts);
   }
 
  private:
@@ -260,11 +266,8 @@ class ReplacedTokenObjective
   }
 
   EvalResult Summarize(const at::Tensor& counts) const override {
+    EvalResult result = SummarizeMaskedTokens(counts);
     auto c = counts.accessor<double, 1>();
-    EvalResult result;
-    result.loss = c[0] / std::max(1.0, c[1]);
-    result.accuracy = c[2] / std::max(1.0, c[1]);
-    result.examples = static_cast<int64_t>(c[3]);
     result.detection_accuracy = c[5] / std::max(1.0, c[4]);
     return result;
   }

@@ -1,11 +1,14 @@
 // What a training job optimises, behind one interface, so that everything else the trainer does
-// (optimizer, schedule, gradient synchronisation, resume, checkpoints) is the same for both:
+// (optimizer, schedule, gradient synchronisation, resume, checkpoints) is the same for all:
 //  - classification: the product, DistilBertForSequenceClassification on (text, label);
 //  - masked-LM pretraining: DistilBertForMaskedLM on the training texts, labels unused, with
 //    BERT's recipe (MaskTokens below). A classifier fine-tuned from the result (init_dir) starts
 //    from an encoder that has already seen the domain's text, which a model trained from
 //    scratch on ~100k tweets otherwise learns from the labels alone. This is how Hugging Face's
-//    run_mlm.py + run_glue.py, or "don't stop pretraining" (Gururangan et al. 2020), are used.
+//    run_mlm.py + run_glue.py, or "don't stop pretraining" (Gururangan et al. 2020), are used;
+//  - replaced-token detection: ELECTRA's pretraining (Clark et al. 2020) of the same encoder,
+//    model::DistilBertForReplacedTokenDetection: a small generator fills the masked tokens with
+//    samples (Corrupt below), the encoder tells which tokens were replaced.
 //
 // Which tokens are masked depends on a per-sequence seed only (the trainer derives it from the
 // job seed, the step and the cache row), so a resumed job replays it exactly and evaluation

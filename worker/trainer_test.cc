@@ -28,6 +28,36 @@ std::vector<std::pair<std::string, at::Tensor>> Train(const Fixture& fixture, in
   return Train(fixture, world, batch, accumulation, steps, fixture.Options());
 }
 
+// Trains `steps` steps of 16 training rows on one rank, cycling through the cache.
+void TrainOnOneRank(const Fixture& fixture, Trainer& trainer, Communicator& comm, int steps) {
+  const auto& rows = fixture.cache->train_rows();
+  for (int step = 0; step < steps; ++step) {
+    std::vector<std::vector<uint32_t>> micro(1);
+    for (int i = 0; i < 16; ++i) micro[0].push_back(rows[(step * 16 + i) % rows.size()]);
+    ASSERT_TRUE(trainer.Step(comm, micro, 16).ok()) << "step " << step;
+  }
+}
+
+// Fine-tunes from the pretraining checkpoint `dir`: the number of the classifier's tensors that
+// come from `pretrained` (same name), each checked to be equal.
+int TensorsAClassifierTakes(const Fixture& fixture, const std::string& dir,
+                            const std::vector<std::pair<std::string, at::Tensor>>& pretrained) {
+  TrainerOptions fine_tune = fixture.Options();
+  fine_tune.init_dir = dir;
+  auto classifier = Trainer::Create(fine_tune, fixture.cache.get());
+  EXPECT_TRUE(classifier.ok()) << classifier.status();
+  if (!classifier.ok()) return -1;
+  int compared = 0;
+  for (const auto& [name, tensor] : (*classifier)->Parameters()) {
+    for (const auto& [source_name, source] : pretrained) {
+      if (name != source_name) continue;
+      EXPECT_TRUE(torch::equal(tensor, source)) << name;
+      ++compared;
+    }
+  }
+  return compared;
+}
+
 TEST(TrainerTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
   Fixture fixture;
   auto one = Train(fixture, 1, 8, 1, 5);
@@ -146,12 +176,7 @@ TEST(TrainerTest, MaskedLmLearnsToFillInTokensAndItsEncoderSeedsAClassifier) {
   auto comm = hub.Join(0);
   auto before = (*trainer)->Evaluate(*comm);
   ASSERT_TRUE(before.ok()) << before.status();
-  const auto& rows = fixture.cache->train_rows();
-  for (int step = 0; step < kSteps; ++step) {
-    std::vector<std::vector<uint32_t>> micro(1);
-    for (int i = 0; i < 16; ++i) micro[0].push_back(rows[(step * 16 + i) % rows.size()]);
-    ASSERT_TRUE((*trainer)->Step(*comm, micro, 16).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(TrainOnOneRank(fixture, **trainer, *comm, kSteps));
   auto after = (*trainer)->Evaluate(*comm);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->examples, 40);
@@ -175,19 +200,8 @@ TEST(TrainerTest, MaskedLmLearnsToFillInTokensAndItsEncoderSeedsAClassifier) {
   EXPECT_EQ((*resumed)->global_step(), kSteps);
   EXPECT_EQ(MaxDifference((*trainer)->Parameters(), (*resumed)->Parameters()), 0.0);
 
-  TrainerOptions fine_tune = fixture.Options();
-  fine_tune.init_dir = fixture.dir + "/pretrained";
-  auto classifier = Trainer::Create(fine_tune, fixture.cache.get());
-  ASSERT_TRUE(classifier.ok()) << classifier.status();
   auto pretrained = (*trainer)->Parameters();
-  int compared = 0;
-  for (const auto& [name, tensor] : (*classifier)->Parameters()) {
-    for (const auto& [source_name, source] : pretrained) {
-      if (name != source_name) continue;
-      EXPECT_TRUE(torch::equal(tensor, source)) << name;
-      ++compared;
-    }
-  }
+  const int compared = TensorsAClassifierTakes(fixture, fixture.dir + "/pretrained", pretrained);
   EXPECT_EQ(compared, static_cast<int>(pretrained.size()) - 5) << "all but the masked-LM head";
 
   options.token_dropout = 0.1;
@@ -218,12 +232,7 @@ TEST(TrainerTest, ReplacedTokenDetectionLearnsAndItsDiscriminatorSeedsAClassifie
   auto comm = hub.Join(0);
   auto before = (*trainer)->Evaluate(*comm);
   ASSERT_TRUE(before.ok()) << before.status();
-  const auto& rows = fixture.cache->train_rows();
-  for (int step = 0; step < kSteps; ++step) {
-    std::vector<std::vector<uint32_t>> micro(1);
-    for (int i = 0; i < 16; ++i) micro[0].push_back(rows[(step * 16 + i) % rows.size()]);
-    ASSERT_TRUE((*trainer)->Step(*comm, micro, 16).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(TrainOnOneRank(fixture, **trainer, *comm, kSteps));
   auto after = (*trainer)->Evaluate(*comm);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->examples, 40);
@@ -250,19 +259,8 @@ TEST(TrainerTest, ReplacedTokenDetectionLearnsAndItsDiscriminatorSeedsAClassifie
   ASSERT_TRUE(resumed_eval.ok());
   EXPECT_EQ(resumed_eval->loss, after->loss) << "evaluation draws the same samples";
 
-  TrainerOptions fine_tune = fixture.Options();
-  fine_tune.init_dir = fixture.dir + "/pretrained";
-  auto classifier = Trainer::Create(fine_tune, fixture.cache.get());
-  ASSERT_TRUE(classifier.ok()) << classifier.status();
   auto pretrained = (*trainer)->Parameters();
-  int compared = 0;
-  for (const auto& [name, tensor] : (*classifier)->Parameters()) {
-    for (const auto& [source_name, source] : pretrained) {
-      if (name != source_name) continue;
-      EXPECT_TRUE(torch::equal(tensor, source)) << name;
-      ++compared;
-    }
-  }
+  const int compared = TensorsAClassifierTakes(fixture, fixture.dir + "/pretrained", pretrained);
   int encoder = 0;
   for (const auto& [name, tensor] : pretrained) encoder += name.rfind("distilbert.", 0) == 0;
   EXPECT_EQ(compared, encoder) << "the discriminator's encoder, every tensor of it";
