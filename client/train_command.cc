@@ -87,11 +87,14 @@ int TrainCommand(const CommandArgs& args) {
   flags.String("best-metric", &best_metric,
                "what makes a checkpoint the best: accuracy, f1, loss (pretraining: "
                "masked_token_accuracy or loss)");
-  int early_stopping_patience = 0, keep_checkpoints = 0;
+  int early_stopping_patience = 0, keep_checkpoints = 0, max_restarts = 3;
   flags.Int("early-stopping-patience", &early_stopping_patience,
             "stop after this many evaluations without improving --best-metric (0: never)");
   flags.Int("keep-checkpoints", &keep_checkpoints,
             "keep only this many checkpoints besides the best (0: all)");
+  flags.Int("max-restarts", &max_restarts,
+            "a worker whose training fails this many times in a row without progress fails "
+            "the job at the next failure (collective failures regroup without limit)");
   std::string report_to = "tensorboard";
   flags.String("report-to", &report_to,
                "training curves: tensorboard (event files in OUT/tensorboard) or none");
@@ -127,7 +130,7 @@ int TrainCommand(const CommandArgs& args) {
       ",\n  \"objective\": ", Quote(objective), ",\n  \"backend\": ", Quote(backend),
       ",\n  \"report_to\": ", Quote(report_to), ",\n  \"best_metric\": ", Quote(best_metric),
       ",\n  \"early_stopping_patience\": ", early_stopping_patience,
-      ",\n  \"keep_checkpoints\": ", keep_checkpoints,
+      ",\n  \"keep_checkpoints\": ", keep_checkpoints, ",\n  \"max_restarts\": ", max_restarts,
       ",\n  \"batch_per_worker\": ", batch, ",\n  \"gradient_accumulation\": ", accumulation,
       ",\n  \"epochs\": ", epochs, ",\n  \"max_steps\": ", max_steps, ",\n  \"max_length\": ",
       max_len, ",\n  \"seed\": ", seed, ",\n  \"bf16\": ", bf16 ? "true" : "false",
@@ -301,6 +304,9 @@ int TrainCommand(const CommandArgs& args) {
     std::cerr << "murmur train: the job did not finish (state "
               << StateName(final_status.state()) << ", "
               << failures << " workers failed; see " << out << "/logs)\n";
+    if (final_status.state() == v1::JOB_FAILED) {
+      std::cerr << "murmur train: " << final_status.message() << "\n";
+    }
     return 1;
   }
   std::cout << absl::StrFormat("samples_per_s=%.1f\n", samples_per_s);

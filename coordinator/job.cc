@@ -112,6 +112,7 @@ absl::Status Job::RestoreFromJournal(const journal::State& state) {
   events_.assign(state.events().begin(), state.events().end());
   finished_ = state.finished();
   stopped_early_ = state.stopped_early();
+  failure_ = state.failure();
   loss_ = state.loss();
   AddEvent("restarted", absl::StrCat("coordinator restarted from its journal at generation ",
                                      announced_, ", step ", ledger_.max_step()));
@@ -420,6 +421,7 @@ journal::State Job::JournalStateLocked() const {
   for (const v1::JobEvent& event : events_) *state.add_events() = event;
   state.set_finished(finished_);
   state.set_stopped_early(stopped_early_);
+  state.set_failure(failure_);
   state.set_loss(loss_);
   return state;
 }
@@ -435,6 +437,7 @@ v1::RendezvousResponse Job::Assignment(const std::string& worker_id) const {
   *response.mutable_plan() = formed_.plan();
   response.set_resume_checkpoint(formed_.resume_checkpoint());
   response.set_job_finished(finished_);
+  response.set_job_failure(failure_);
   return response;
 }
 
@@ -514,7 +517,9 @@ absl::StatusOr<v1::RendezvousResponse> Job::Rendezvous(const v1::RendezvousReque
     // noticed anything (or it was told by a heartbeat and this is the announced one). Unless
     // training is over: then it is a rank that finished before rank 0's final checkpoint
     // arrived, and it waits for the job to finish (a death still regroups, through Tick).
-    if (!TrainingDone()) {
+    // Rank 0 itself writes the final checkpoint and reports it before asking: asking without
+    // it, its write failed, and only a new generation tries again.
+    if (!TrainingDone() || RankOf(worker->id) == 0) {
       MaybeAnnounce(absl::StrCat(worker->id, " asked to regroup"), /*force=*/true);
     }
   } else {
@@ -710,6 +715,14 @@ absl::Status Job::Leave(const v1::LeaveRequest& request) {
   worker.ready = false;
   AddEvent("worker_left", absl::StrCat(worker.id, request.reason().empty() ? "" : ": ",
                                        request.reason()));
+  if (request.training_failed() && !finished_) {
+    // As torchrun after --max-restarts: a worker that cannot train fails the job rather than
+    // leave the others to regroup around the same error.
+    finished_ = true;
+    failure_ = absl::StrCat("worker ", worker.id, " (", worker.name, ") gave up at step ",
+                            ledger_.max_step(), ": ", request.reason());
+    AddEvent("failed", failure_);
+  }
   MaybeAnnounce(absl::StrCat(worker.id, " left"));
   TryForm();
   JournalAndNotify();
@@ -726,7 +739,10 @@ v1::JobStatus Job::Status() const {
   for (const auto& [id, worker] : workers_) {
     if (worker.state != v1::WORKER_DEAD && worker.state != v1::WORKER_LEFT) ++live;
   }
-  if (finished_) {
+  if (!failure_.empty()) {
+    status.set_state(v1::JOB_FAILED);
+    status.set_message(absl::StrCat("the job failed: ", failure_));
+  } else if (finished_) {
     status.set_state(v1::JOB_FINISHED);
     status.set_message(stopped_early_ ? "the job stopped early: no improvement of its best_metric"
                                       : "the job is finished");

@@ -243,6 +243,8 @@ class Job {
   std::vector<v1::JobEvent> events_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_early_ ABSL_GUARDED_BY(mu_) = false;
+  // Why the job failed (finished_ is set too); empty unless a worker gave up (Leave).
+  std::string failure_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   double loss_ ABSL_GUARDED_BY(mu_) = 0;
   std::string journal_error_ ABSL_GUARDED_BY(mu_);

@@ -78,6 +78,7 @@ absl::StatusOr<v1::JobSpec> ParseJobSpec(const std::string& json, const std::str
   if (absent("objective")) spec.set_objective("classification");
   if (absent("report_to")) spec.set_report_to("tensorboard");
   if (absent("best_metric")) spec.set_best_metric("accuracy");
+  if (absent("max_restarts")) spec.set_max_restarts(3);
   if (auto status = ValidateJobSpec(spec); !status.ok()) return status;
   return spec;
 }
@@ -151,6 +152,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (spec.early_stopping_patience() < 0) {
     return FieldError("early_stopping_patience", "must be >= 0 (0: no early stopping)");
   }
+  if (spec.max_restarts() < 0) return FieldError("max_restarts", "must be >= 0");
   if (spec.keep_checkpoints() < 0) {
     return FieldError("keep_checkpoints", "must be >= 0 (0: keep all)");
   }

@@ -39,6 +39,7 @@ TEST(JobSpecTest, AppliesDocumentedDefaults) {
   EXPECT_DOUBLE_EQ(spec->dropout(), -1);
   EXPECT_FALSE(spec->skip_evaluation());
   EXPECT_EQ(spec->objective(), "classification");
+  EXPECT_EQ(spec->max_restarts(), 3);
 }
 
 TEST(JobSpecTest, PretrainedOrBaseGetsSmallLearningRate) {
@@ -52,12 +53,15 @@ TEST(JobSpecTest, PretrainedOrBaseGetsSmallLearningRate) {
 
 TEST(JobSpecTest, ExplicitZeroIsKeptNotDefaulted) {
   auto spec = ParseJobSpec(
-      WithField(R"("dropout": 0, "warmup_ratio": 0, "max_grad_norm": 0, "seed": 0)"), "/j");
+      WithField(R"("dropout": 0, "warmup_ratio": 0, "max_grad_norm": 0, "seed": 0, )"
+                R"("max_restarts": 0)"),
+      "/j");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->dropout(), 0);
   EXPECT_EQ(spec->warmup_ratio(), 0);
   EXPECT_EQ(spec->max_grad_norm(), 0);
   EXPECT_EQ(spec->seed(), 0u);
+  EXPECT_EQ(spec->max_restarts(), 0);
 }
 
 TEST(JobSpecTest, AcceptsBothCollectiveBackends) {
@@ -109,6 +113,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadSpec{WithField(R"("learning_rate": -1)"), "learning_rate"},
                       BadSpec{WithField(R"("dropout": 1)"), "dropout"},
                       BadSpec{WithField(R"("token_dropout": -0.1)"), "token_dropout"},
+                      BadSpec{WithField(R"("max_restarts": -1)"), "max_restarts"},
                       BadSpec{WithField(R"("bogus_field": 1)"), "bogus_field"},
                       BadSpec{WithField(R"("objective": "mlm")"), "objective"},
                       BadSpec{WithField(R"("objective": "masked_lm", "token_dropout": 0.1)"),

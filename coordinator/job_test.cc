@@ -476,6 +476,46 @@ TEST_F(JobTest, DrainedWorkerIsToldAndTheOthersRegroup) {
   EXPECT_EQ(job_->announced_generation(), 3);  // leaving as a non-member changes nothing
 }
 
+TEST_F(JobTest, AWorkerThatGivesUpFailsTheJobAndTheFailureIsJournaled) {
+  Job::Options options = MakeOptions();
+  options.journal_dir = FreshDir("journal_failed");
+  Start(options);
+  const std::string a = Join(), b = Join();
+  FormTwoWorkerGeneration(a, b, /*a_step=*/0);
+  ASSERT_TRUE(Report(a, 2, 1, 0, 0, 20).ok());
+  // A worker that merely leaves (drained, done) fails nothing.
+  v1::LeaveRequest leave;
+  leave.set_worker_id(b);
+  leave.set_reason("drained");
+  ASSERT_TRUE(job_->Leave(leave).ok());
+  EXPECT_EQ(job_->Status().state(), v1::JOB_RUNNING);
+  leave.set_worker_id(a);
+  leave.set_reason("training failed 4 times in a row at step 1 (max_restarts 3): disk full");
+  leave.set_training_failed(true);
+  ASSERT_TRUE(job_->Leave(leave).ok());
+  const v1::JobStatus status = job_->Status();
+  EXPECT_EQ(status.state(), v1::JOB_FAILED);
+  EXPECT_NE(status.message().find("gave up at step 1"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("disk full"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find(a), std::string::npos) << status.message();
+  EXPECT_EQ(CountEvents("failed"), 1);
+  EXPECT_EQ(CountEvents("finished"), 0);
+  // Workers still in the job hear that it is over, and why.
+  const std::string c = Join();
+  auto late = RendezvousAsync(c, 0, -1).get();
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_TRUE(late->job_finished());
+  EXPECT_NE(late->job_failure().find("disk full"), std::string::npos);
+  // A restarted coordinator does not take the job up again.
+  job_.reset();
+  Start(options);
+  EXPECT_EQ(job_->Status().state(), v1::JOB_FAILED);
+  EXPECT_EQ(job_->Status().message(), status.message());
+  auto after_restart = RendezvousAsync(Join(), 0, -1).get();
+  ASSERT_TRUE(after_restart.ok());
+  EXPECT_EQ(after_restart->job_failure(), late->job_failure());
+}
+
 TEST_F(JobTest, RaisingMaxLetsAStandbyIn) {
   Job::Options options = MakeOptions();
   options.spec.set_max_workers(1);
@@ -707,6 +747,26 @@ TEST_F(JobTest, ARankDoneBeforeTheFinalCheckpointWaitsInsteadOfRegrouping) {
   ASSERT_TRUE(finished.ok()) << finished.status();
   EXPECT_TRUE(finished->job_finished());
   EXPECT_EQ(job_->announced_generation(), 2);
+}
+
+TEST_F(JobTest, RankZeroWhoseFinalCheckpointFailedRegroups) {
+  Start(MakeOptions());
+  const std::string a = Join(), b = Join();
+  FormTwoWorkerGeneration(a, b);
+  for (int step = 1; step <= 5; ++step) {
+    ASSERT_TRUE(Report(b, 2, step, 0, (step - 1) * 20, step * 20).ok());
+  }
+  auto waiting = RendezvousAsync(b, 2, 5);
+  AwaitArrival(b);
+  EXPECT_EQ(job_->announced_generation(), 2);
+  // a (rank 0) asks for a new generation without the final checkpoint: it could not write it.
+  auto retry = RendezvousAsync(a, 2, 5);
+  auto again = waiting.get();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->job_finished());
+  EXPECT_EQ(again->generation(), 3);
+  ASSERT_TRUE(retry.get().ok());
+  EXPECT_EQ(job_->Status().state(), v1::JOB_RUNNING);
 }
 
 TEST_F(JobTest, MaxStepsFinishesTheJob) {

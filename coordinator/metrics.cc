@@ -49,7 +49,8 @@ std::vector<prometheus::MetricFamily> JobMetrics::Collect() const {
   single("max_workers", "Workers beyond this many are standbys", status.max_workers());
 
   families.push_back(Gauge("state", "1 for the job's current state"));
-  for (v1::JobState state : {v1::JOB_WAITING, v1::JOB_RUNNING, v1::JOB_FINISHED}) {
+  for (v1::JobState state :
+       {v1::JOB_WAITING, v1::JOB_RUNNING, v1::JOB_FINISHED, v1::JOB_FAILED}) {
     Add(&families.back(), status.state() == state ? 1 : 0, {{"state", StateName(state)}});
   }
   std::map<std::string, int> by_state;

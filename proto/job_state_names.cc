@@ -10,6 +10,8 @@ std::string StateName(v1::JobState state) {
       return "running";
     case v1::JOB_FINISHED:
       return "finished";
+    case v1::JOB_FAILED:
+      return "failed";
     default:
       return "unspecified";
   }

@@ -12,7 +12,7 @@ TEST(JobStateNamesTest, EveryStateHasItsOwnWord) {
   for (int s = v1::JobState_MIN; s <= v1::JobState_MAX; ++s) {
     words.insert(StateName(static_cast<v1::JobState>(s)));
   }
-  EXPECT_EQ(words, (std::set<std::string>{"unspecified", "waiting", "running", "finished"}));
+  EXPECT_EQ(words, (std::set<std::string>{"unspecified", "waiting", "running", "finished", "failed"}));
   words.clear();
   for (int s = v1::WorkerState_MIN; s <= v1::WorkerState_MAX; ++s) {
     words.insert(StateName(static_cast<v1::WorkerState>(s)));

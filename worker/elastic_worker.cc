@@ -107,6 +107,13 @@ struct ElasticWorker::Impl {
   v1::HeartbeatRequest progress ABSL_GUARDED_BY(mu);
   std::atomic<bool> stop_heartbeats{false};
 
+  // The spec's max_restarts, counted: generations in a row that failed by this worker's own
+  // error (not a collective's) at the same step. Only the training thread uses them.
+  int64_t failed_at_step = -1;
+  int failures_without_progress = 0;
+  // Set when this worker gave up (its Leave fails the job).
+  bool training_failed = false;
+
   // Timed throughput (rank 0 reports it).
   int64_t timed_samples = 0;
   double timed_seconds = 0;
@@ -414,7 +421,8 @@ struct ElasticWorker::Impl {
   }
 
   // Trains one generation. Returns OK when the generation ends normally (membership change,
-  // drain, job end); UNAVAILABLE when a collective failed (regroup).
+  // drain, job end); UNAVAILABLE when a collective failed (regroup); any other error is this
+  // worker's own (a step, an evaluation, a checkpoint write: see CountFailure).
   absl::Status TrainGeneration(const v1::RendezvousResponse& assignment, Communicator& comm) {
     const int world = comm.world_size();
     const int rank = comm.rank();
@@ -538,6 +546,7 @@ struct ElasticWorker::Impl {
     v1::LeaveRequest leave;
     leave.set_worker_id(WorkerId());
     leave.set_reason(status.ok() ? "done" : std::string(status.message()));
+    leave.set_training_failed(training_failed);
     client->Leave(leave).IgnoreError();  // best effort: the coordinator times us out anyway
     return status;
   }
@@ -636,6 +645,9 @@ struct ElasticWorker::Impl {
       if (!assignment.ok()) return assignment.status();
       if (assignment->job_finished()) {
         WriteSummary();
+        if (!assignment->job_failure().empty()) {
+          return absl::AbortedError(absl::StrCat("the job failed: ", assignment->job_failure()));
+        }
         return absl::OkStatus();
       }
       {
@@ -681,12 +693,37 @@ struct ElasticWorker::Impl {
       }
       const int rank = (*comm)->rank();
       comm->reset();
-      if (!trained.ok() && !absl::IsUnavailable(trained) && !absl::IsInternal(trained)) {
-        return trained;
+      if (!trained.ok() && !absl::IsUnavailable(trained)) {
+        if (auto s = CountFailure(trained, assignment->global_step()); !s.ok()) return s;
       }
       if (rank == 0) WriteSummary();
     }
   }
+  // A generation failed by this worker's own error (UNAVAILABLE, a collective's failure, is not
+  // one: members die and links drop, and the loop regroups around them without limit). A
+  // deterministic error (a bug, a checkpoint directory that cannot be written) fails the same way
+  // at the same step in every generation, so regrouping forever would hide it: like torchrun's
+  // --max-restarts, the worker gives up after max_restarts such failures in a row, and its Leave
+  // fails the job. A higher step between two failures is progress and starts the count again.
+  absl::Status CountFailure(const absl::Status& error, int64_t generation_start_step) {
+    const int64_t step = trainer != nullptr ? trainer->global_step() : generation_start_step;
+    if (step != failed_at_step) {
+      failed_at_step = step;
+      failures_without_progress = 0;
+    }
+    ++failures_without_progress;
+    if (failures_without_progress > spec.max_restarts()) {
+      training_failed = true;
+      return absl::Status(error.code(),
+                          absl::StrCat("training failed ", failures_without_progress,
+                                       " times in a row at step ", step, " (max_restarts ",
+                                       spec.max_restarts(), "): ", error.message()));
+    }
+    Logf("[worker %s] restart %d of at most %d (step %lld)", options.name,
+         failures_without_progress, spec.max_restarts(), static_cast<long long>(step));
+    return absl::OkStatus();
+  }
+
   void WriteSummary() {
     if (options.summary_path.empty() || timed_seconds <= 0) return;
     std::string json = absl::StrCat(

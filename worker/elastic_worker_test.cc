@@ -356,5 +356,51 @@ TEST_F(ElasticWorkerTest, AFreshWorkerResumesTheLatestCheckpoint) {
   EXPECT_EQ(state.history(state.history_size() - 1).origin(), "checkpoint");
 }
 
+// A deterministic error of a worker's own (here: the checkpoint directory cannot be made, as on
+// a full or read-only volume) fails every generation at the same step. Regrouping forever would
+// hide it: the worker gives up after max_restarts failures in a row without progress and the job
+// fails with the error. Periodic checkpoints fail too, but training advances between them, so
+// they restart the count: the job gives up only at the final checkpoint, which never gets past
+// its step.
+TEST_F(ElasticWorkerTest, AnErrorThatRepeatsWithoutProgressFailsTheJobAfterMaxRestarts) {
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/not-a-directory", "a file").ok());
+  StartJob(absl::StrCat(", \"epochs\": 1, \"max_restarts\": 1, \"checkpoint_every_steps\": 5, ",
+                        "\"checkpoint_dir\": \"", dir_, "/not-a-directory/checkpoints\""));
+  Running& a = AddWorker("a");
+  Running& b = AddWorker("b");
+  const v1::JobStatus failed =
+      WaitFor([](const v1::JobStatus& s) { return s.state() == v1::JOB_FAILED; }, 120);
+  ASSERT_EQ(failed.state(), v1::JOB_FAILED);
+  for (Running* worker : {&a, &b}) {
+    ASSERT_TRUE(worker->done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+    EXPECT_FALSE(worker->result.ok());
+  }
+  // Two ranks of 8 samples a step; the final checkpoint's step.
+  const int64_t final_step = (static_cast<int64_t>(train_samples_) + 15) / 16;
+  ASSERT_GT(final_step, 10);
+  // Rank 0 writes the checkpoints: it is the one that gave up, at the final step, after one
+  // restart there; the other stopped because the job failed.
+  const bool a_gave_up = a.result.code() != absl::StatusCode::kAborted;
+  const absl::Status& gave_up = a_gave_up ? a.result : b.result;
+  const absl::Status& stopped = a_gave_up ? b.result : a.result;
+  EXPECT_NE(gave_up.message().find(absl::StrCat("training failed 2 times in a row at step ",
+                                                final_step, " (max_restarts 1)")),
+            std::string::npos)
+      << gave_up;
+  EXPECT_NE(gave_up.message().find("not-a-directory"), std::string::npos) << gave_up;
+  EXPECT_EQ(stopped.code(), absl::StatusCode::kAborted) << stopped;
+  EXPECT_NE(stopped.message().find("the job failed"), std::string::npos) << stopped;
+  EXPECT_NE(failed.message().find(absl::StrCat("gave up at step ", final_step)),
+            std::string::npos)
+      << failed.message();
+  EXPECT_EQ(CountEvents("failed"), 1);
+  EXPECT_EQ(failed.checkpoints_size(), 0);
+  // The failures lost no accounting: the epoch was trained exactly once.
+  ASSERT_EQ(failed.accounting_size(), 1);
+  EXPECT_EQ(failed.accounting(0).consumed(), failed.accounting(0).samples());
+  EXPECT_EQ(failed.accounting(0).duplicated(), 0);
+  EXPECT_EQ(failed.global_step(), final_step);
+}
+
 }  // namespace
 }  // namespace murmur::worker

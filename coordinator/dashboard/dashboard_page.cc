@@ -22,7 +22,7 @@ const std::string& DashboardPage() {
   .badge { display: inline-block; padding: .1rem .6rem; border-radius: .8rem; font-weight: 600;
            background: #eee; }
   .badge.running, td.active { color: #1a7f37; } .badge.waiting, td.standby, td.draining { color: #9a6700; }
-  .badge.finished { color: #0969da; } td.dead, td.left { color: #c0392b; }
+  .badge.finished { color: #0969da; } .badge.failed, td.dead, td.left { color: #c0392b; }
   #updated { color: #666; font-size: .9rem; } #updated.error { color: #c0392b; font-weight: 600; }
   #message { color: #555; }
   table { border-collapse: collapse; width: 100%; font-size: .92rem; }
@@ -202,7 +202,7 @@ function render() {
   $("step").textContent = s.global_step + (s.total_steps > 0 ? " / " + s.total_steps : "");
   $("rate").textContent = fixed(s.samples_per_second, 1);
   $("loss").textContent = fixed(s.loss, 4);
-  $("eta").textContent = state === "finished" ? "done" : duration(s.eta_seconds);
+  $("eta").textContent = state === "finished" ? "done" : state === "failed" ? "-" : duration(s.eta_seconds);
   $("limits").textContent = "min " + s.min_workers + ", max " + s.max_workers;
   $("best").textContent = (s.best_metric || "accuracy") +
       (s.stopped_early ? " (stopped early)" : s.evaluations_without_improvement > 0
