@@ -49,7 +49,8 @@ int TrainCommand(const CommandArgs& args) {
   std::string data, vocab, preset = "small", out, init_dir, objective = "classification";
   int workers = 2, batch = 32, epochs = 1, max_len = 64, threads = 0, accumulation = 1;
   int64_t max_steps = 0, checkpoint_every = 0;
-  double lr = 0, dropout = -1, warmup_ratio = -1, weight_decay = -1, token_dropout = 0;
+  double lr = 0, dropout = -1, warmup_ratio = -1, weight_decay = -1, token_dropout = 0,
+         mask_probability = 0;
   int64_t seed = 42;
   bool bf16 = false, skip_eval = false;
   flags.String("data", &data, "Sentiment140 CSV, or a directory with negative.txt/positive.txt",
@@ -74,6 +75,8 @@ int TrainCommand(const CommandArgs& args) {
   flags.Double("weight-decay", &weight_decay, "AdamW weight decay (negative: the job default, 0.01)");
   flags.Double("token-dropout", &token_dropout,
                "probability of masking each training token (word dropout)");
+  flags.Double("mask-probability", &mask_probability,
+               "pretraining: share of the tokens chosen for prediction (0: the default, 0.15)");
   flags.Int("seed", &seed, "seed");
   flags.Int("threads-per-worker", &threads, "intra-op threads per worker (0: cores / workers)");
   flags.Int("checkpoint-every", &checkpoint_every, "also checkpoint every N steps");
@@ -142,6 +145,9 @@ int TrainCommand(const CommandArgs& args) {
   if (warmup_ratio >= 0) absl::StrAppend(&spec, ",\n  \"warmup_ratio\": ", warmup_ratio);
   if (weight_decay >= 0) absl::StrAppend(&spec, ",\n  \"weight_decay\": ", weight_decay);
   if (token_dropout > 0) absl::StrAppend(&spec, ",\n  \"token_dropout\": ", token_dropout);
+  if (mask_probability > 0) {
+    absl::StrAppend(&spec, ",\n  \"mask_probability\": ", mask_probability);
+  }
   if (!init_dir.empty()) absl::StrAppend(&spec, ",\n  \"init_dir\": ", Quote(AbsolutePath(init_dir)));
   absl::StrAppend(&spec, "\n}\n");
   const std::string spec_path = out + "/job.json";

@@ -79,6 +79,9 @@ absl::StatusOr<v1::JobSpec> ParseJobSpec(const std::string& json, const std::str
   if (absent("report_to")) spec.set_report_to("tensorboard");
   if (absent("best_metric")) spec.set_best_metric("accuracy");
   if (absent("max_restarts")) spec.set_max_restarts(3);
+  if (absent("mask_probability") && IsPretrainingObjective(spec.objective())) {
+    spec.set_mask_probability(0.15);
+  }
   if (auto status = ValidateJobSpec(spec); !status.ok()) return status;
   return spec;
 }
@@ -170,6 +173,14 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (IsPretrainingObjective(spec.objective()) && spec.token_dropout() > 0) {
     return FieldError("token_dropout", absl::StrCat("applies to classification only (",
                                                     spec.objective(), " masks tokens itself)"));
+  }
+  if (IsPretrainingObjective(spec.objective())) {
+    if (!(spec.mask_probability() > 0 && spec.mask_probability() < 1)) {
+      return FieldError("mask_probability", "must be in (0, 1)");
+    }
+  } else if (spec.mask_probability() != 0) {
+    return FieldError("mask_probability",
+                      absl::StrCat("applies to pretraining objectives only, not ", spec.objective()));
   }
   return absl::OkStatus();
 }

@@ -40,6 +40,18 @@ TEST(JobSpecTest, AppliesDocumentedDefaults) {
   EXPECT_FALSE(spec->skip_evaluation());
   EXPECT_EQ(spec->objective(), "classification");
   EXPECT_EQ(spec->max_restarts(), 3);
+  EXPECT_EQ(spec->mask_probability(), 0);  // classification masks nothing
+}
+
+TEST(JobSpecTest, PretrainingMasksFifteenPercentUnlessTold) {
+  for (const char* objective : {"masked_lm", "replaced_token_detection"}) {
+    auto spec = ParseJobSpec(WithField(absl::StrCat(R"("objective": ")", objective, R"(")")), "/j");
+    ASSERT_TRUE(spec.ok()) << objective << ": " << spec.status();
+    EXPECT_DOUBLE_EQ(spec->mask_probability(), 0.15) << objective;
+  }
+  auto told = ParseJobSpec(WithField(R"("objective": "masked_lm", "mask_probability": 0.4)"), "/j");
+  ASSERT_TRUE(told.ok()) << told.status();
+  EXPECT_DOUBLE_EQ(told->mask_probability(), 0.4);
 }
 
 TEST(JobSpecTest, PretrainedOrBaseGetsSmallLearningRate) {
@@ -114,6 +126,11 @@ INSTANTIATE_TEST_SUITE_P(
                       BadSpec{WithField(R"("dropout": 1)"), "dropout"},
                       BadSpec{WithField(R"("token_dropout": -0.1)"), "token_dropout"},
                       BadSpec{WithField(R"("max_restarts": -1)"), "max_restarts"},
+                      BadSpec{WithField(R"("objective": "masked_lm", "mask_probability": 1)"),
+                              "mask_probability"},
+                      BadSpec{WithField(R"("objective": "masked_lm", "mask_probability": 0)"),
+                              "mask_probability"},
+                      BadSpec{WithField(R"("mask_probability": 0.2)"), "pretraining objectives only"},
                       BadSpec{WithField(R"("bogus_field": 1)"), "bogus_field"},
                       BadSpec{WithField(R"("objective": "mlm")"), "objective"},
                       BadSpec{WithField(R"("objective": "masked_lm", "token_dropout": 0.1)"),

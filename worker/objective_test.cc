@@ -66,12 +66,16 @@ TEST(MaskTokensTest, DependsOnTheSeedsOnly) {
   EXPECT_EQ(alone.inputs[0], a.inputs[10]);
 }
 
-TEST(MaskTokensTest, FollowsBertsProportions) {
+// The rate is the job's mask_probability: BERT's 15% and a higher one (Wettig et al.).
+class MaskTokensRateTest : public ::testing::TestWithParam<double> {};
+
+TEST_P(MaskTokensRateTest, ChoosesTheRateAndFollowsBertsProportions) {
+  const double probability = GetParam();
   auto sequences = Sequences(4000, 30);
-  MaskedTokens masked = MaskTokens(sequences, Seeds(4000, 9), 0.15, kMask, kVocab);
+  MaskedTokens masked = MaskTokens(sequences, Seeds(4000, 9), probability, kMask, kVocab);
   const double interior = 4000.0 * 30;
   const double chosen = static_cast<double>(masked.rows.size());
-  EXPECT_NEAR(chosen / interior, 0.15, 0.005);
+  EXPECT_NEAR(chosen / interior, probability, 0.005);
   int mask = 0, kept = 0, replaced = 0;
   for (size_t k = 0; k < masked.rows.size(); ++k) {
     const int64_t row = masked.rows[k];
@@ -97,6 +101,8 @@ TEST(MaskTokensTest, FollowsBertsProportions) {
   }
   EXPECT_EQ(changed, mask + replaced);
 }
+
+INSTANTIATE_TEST_SUITE_P(Rates, MaskTokensRateTest, ::testing::Values(0.15, 0.4));
 
 TEST(ObjectiveTest, ParsesKindsAndRejectsUnknown) {
   EXPECT_EQ(*ParseObjectiveKind("classification"), ObjectiveKind::kClassification);

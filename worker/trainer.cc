@@ -122,6 +122,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
     objective.dropout = options.dropout;
     objective.bf16 = options.bf16;
     objective.mask_token_id = options.mask_token_id;
+    objective.mask_probability = options.mask_probability;
     auto created = Objective::Create(objective);
     if (!created.ok()) return created.status();
     impl->objective = *std::move(created);

@@ -50,6 +50,8 @@ struct TrainerOptions {
   // Classification: probability of replacing a training token (not the first or last: [CLS],
   // [SEP]) by `mask_token_id` (word dropout). 0: off.
   double token_dropout = 0;
+  // Pretrainings: the share of the tokens chosen for prediction. Default 0.15 (BERT's).
+  double mask_probability = 0.15;
   // The vocabulary's [MASK] id: token dropout's replacement, and the pretrainings' mask.
   int32_t mask_token_id = -1;
   // Initialisation and dropout seed. Default 42.

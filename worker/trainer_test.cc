@@ -224,6 +224,10 @@ TEST(TrainerTest, ReplacedTokenDetectionTwoRanksEqualOneRank) {
 TEST(TrainerTest, ReplacedTokenDetectionLearnsAndItsDiscriminatorSeedsAClassifier) {
   Fixture fixture(/*counting=*/true);
   TrainerOptions options = fixture.ReplacedTokenOptions();
+  // 30% masked rather than BERT's 15%: twice the generator's training tokens per step, and its
+  // evaluation counts about 70 masked tokens instead of 30 (one token then is 1.5 points, not
+  // 3.5), so what it learned shows above chance whatever the CPU's rounding.
+  options.mask_probability = 0.3;
   constexpr int kSteps = 300;
   options.total_steps = kSteps;
   auto trainer = Trainer::Create(options, fixture.cache.get());
@@ -238,15 +242,16 @@ TEST(TrainerTest, ReplacedTokenDetectionLearnsAndItsDiscriminatorSeedsAClassifie
   EXPECT_EQ(after->examples, 40);
   EXPECT_TRUE(after->f1.empty());
   // Both parts learn, slowly at this size: the discriminator's gradient (weighted 50) dominates
-  // the shared embeddings and the clipped norm, so the generator's masked-token accuracy only
-  // starts to rise above chance (1/40) within a test's steps.
-  EXPECT_LT(after->loss, before->loss * 0.7);
-  EXPECT_GT(after->accuracy, 0.05) << "before " << before->accuracy;
+  // the shared embeddings and the clipped norm. The generator's masked-token accuracy rises well
+  // above chance (1/40): 4x chance is the bar.
+  EXPECT_LT(after->loss, before->loss * 0.8);
+  EXPECT_GT(after->accuracy, 0.1) << "before " << before->accuracy;
   // A fresh head's logits straddle 0 (about half the tokens right); a trained one has learned at
-  // least that most tokens are originals (under 15% are masked, fewer replaced). Telling the
-  // replaced ones apart takes this small a discriminator more steps than a test should take.
-  EXPECT_LT(before->detection_accuracy, 0.7);
-  EXPECT_GT(after->detection_accuracy, 0.8) << "loss " << after->loss;
+  // least that most tokens are originals (under 30% are masked, fewer replaced, [CLS] and [SEP]
+  // never). Telling the replaced ones apart takes this small a discriminator more steps than a
+  // test should take.
+  EXPECT_LT(before->detection_accuracy, 0.65);
+  EXPECT_GT(after->detection_accuracy, 1 - options.mask_probability) << "loss " << after->loss;
 
   // The checkpoint resumes exactly, and a classifier starts from the discriminator's encoder.
   model::CheckpointInfo info;

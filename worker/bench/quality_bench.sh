@@ -9,14 +9,17 @@
 #                                 [--weight-decay W] [--token-dropout P] [--seeds "S ..."]
 #                                 [--pretrain-epochs N] [--pretrain-batch B] [--pretrain-lr X]
 #                                 [--objective masked_lm|replaced_token_detection]
-#                                 [--keep DIR]
+#                                 [--mask-probability P] [--keep DIR] [--init DIR]
 #
 # --pretrain-epochs N (default 4, as deploy/run_local.sh) first pretrains the encoder with
 # masked-LM on the training split's texts (labels unused; same split, so no validation text is
 # seen) and fine-tunes from its best checkpoint. Still "from scratch": no outside weights.
 # 0 trains the classifier from random weights. --objective picks the pretraining (default: the
-# main job's). --keep DIR keeps every run's files (checkpoints, logs) under DIR instead of a
-# temporary directory. Fine-tuning flags left out take the main job's
+# main job's), --mask-probability its share of chosen tokens (default 0.15). --keep DIR keeps
+# every run's files (checkpoints, logs) under DIR instead of a temporary directory. --init DIR
+# fine-tunes from DIR/seed-S/pretrained (a kept run's pretraining: its best checkpoint, linked
+# there) instead of pretraining again: how to try fine-tuning recipes on one pretraining.
+# --epochs 0 stops after pretraining. Fine-tuning flags left out take the main job's
 # values for the chosen start. --seeds (default "42 7", the issue's two splits; --seed S is one)
 # picks the split, the initialisation and the data order.
 #
@@ -42,7 +45,9 @@ pretrain_epochs=4
 pretrain_batch=64
 pretrain_lr=1e-3
 objective=masked_lm
+mask_probability=0.15
 keep=
+init_from=
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs="$2"; shift 2 ;;
@@ -60,11 +65,13 @@ while [ $# -gt 0 ]; do
     --pretrain-batch) pretrain_batch="$2"; shift 2 ;;
     --pretrain-lr) pretrain_lr="$2"; shift 2 ;;
     --objective) objective="$2"; shift 2 ;;
+    --mask-probability) mask_probability="$2"; shift 2 ;;
     --keep) keep="$2"; shift 2 ;;
+    --init) init_from="$(cd "$2" && pwd)"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
-if [ "$pretrain_epochs" -gt 0 ]; then  # from a pretrained encoder
+if [ -n "$init_from" ] || [ "$pretrain_epochs" -gt 0 ]; then  # from a pretrained encoder
   : "${batch:=32}" "${lr:=1e-4}" "${dropout:=0.1}" "${token_dropout:=0}"
 else  # from random weights
   : "${batch:=16}" "${lr:=3e-4}" "${dropout:=0.3}" "${token_dropout:=0.1}"
@@ -99,26 +106,42 @@ for seed in $seeds; do
   stage split
   /usr/bin/python3 worker/bench/tfidf_baseline.py "$run/split" > "$run/tfidf.txt"
   stage tfidf
-  "$murmur" vocab build --corpus "$data/negative.txt" --corpus "$data/positive.txt" \
-    --size "$vocab_size" --out "$run/vocab.txt" >/dev/null
+  if [ -n "$init_from" ]; then  # the pretrained encoder's vocabulary
+    cp "$init_from/seed-$seed/vocab.txt" "$run/vocab.txt"
+  else
+    "$murmur" vocab build --corpus "$data/negative.txt" --corpus "$data/positive.txt" \
+      --size "$vocab_size" --out "$run/vocab.txt" >/dev/null
+  fi
   stage vocab
   init=()
-  if [ "$pretrain_epochs" -gt 0 ]; then
+  if [ -n "$init_from" ]; then
+    pretrained="$init_from/seed-$seed/pretrained"
+    [ -d "$pretrained" ] || { echo "seed $seed: no $pretrained (a --keep run's)" >&2; exit 1; }
+    cp "$init_from/seed-$seed/pretrain.log" "$run/pretrain.log" 2>/dev/null || true
+    init=(--init "$pretrained")
+  elif [ "$pretrain_epochs" -gt 0 ]; then
     "$murmur" train --objective "$objective" --data "$data" --vocab "$run/vocab.txt" --preset small \
       --local-workers "$workers" --batch-per-worker "$pretrain_batch" --epochs "$pretrain_epochs" \
       --max-len 64 --bf16 --lr "$pretrain_lr" --dropout 0.1 --seed "$seed" \
-      --out "$run/pretrain" > "$run/pretrain.log" 2>&1
+      --mask-probability "$mask_probability" --out "$run/pretrain" > "$run/pretrain.log" 2>&1
     pretrained=$(sed -n 's/^best checkpoint: \(.*\) (step .*/\1/p' "$run/pretrain.log" | tail -1)
     [ -n "$pretrained" ] || { echo "seed $seed: pretraining left no checkpoint" >&2; exit 1; }
+    ln -sfn "$pretrained" "$run/pretrained"
     init=(--init "$pretrained")
     stage pretrain
+  fi
+  if [ "$epochs" -eq 0 ]; then
+    echo "== seed $seed: pretrained $pretrained (objective=$objective pretrain_epochs=$pretrain_epochs mask_probability=$mask_probability)"
+    grep -E "masked-token accuracy" "$run/pretrain.log" | sed 's/^/pretraining /' || true
+    echo "seconds:$stages"
+    continue
   fi
   "$murmur" train "${init[@]}" --data "$data" --vocab "$run/vocab.txt" --preset small \
     --local-workers "$workers" --batch-per-worker "$batch" --epochs "$epochs" --max-len 64 --bf16 \
     --lr "$lr" --dropout "$dropout" --warmup-ratio "$warmup" --weight-decay "$decay" \
     --token-dropout "$token_dropout" --seed "$seed" --out "$run/train" > "$run/train.log" 2>&1
   stage finetune
-  echo "== seed $seed (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout pretrain_epochs=$pretrain_epochs objective=$objective pretrain_batch=$pretrain_batch pretrain_lr=$pretrain_lr)"
+  echo "== seed $seed (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout pretrain_epochs=$pretrain_epochs objective=$objective mask_probability=$mask_probability init=${init_from:-none} pretrain_batch=$pretrain_batch pretrain_lr=$pretrain_lr)"
   grep -E "masked-token accuracy" "$run/pretrain.log" 2>/dev/null | sed 's/^/pretraining /' || true
   /usr/bin/python3 - "$run/train.log" "$run/tfidf.txt" "$stages" <<'PY'
 import math, re, sys
