@@ -207,7 +207,8 @@ struct ElasticWorker::Impl {
     t.bf16 = spec.bf16();
     t.dropout = spec.dropout();
     t.token_dropout = spec.token_dropout();
-    if (spec.mask_probability() > 0) t.mask_probability = spec.mask_probability();  // pretraining
+    // 0 for classification, which masks nothing: the trainer keeps its default.
+    if (spec.mask_probability() > 0) t.mask_probability = spec.mask_probability();
     const text::Vocab& vocab = tokenizer->vocab();
     t.mask_token_id = vocab.mask_id() >= 0 ? vocab.mask_id() : vocab.unk_id();
     t.seed = spec.seed();
