@@ -144,7 +144,13 @@ for seed in $seeds; do
     --lr "$lr" --dropout "$dropout" --warmup-ratio "$warmup" --weight-decay "$decay" \
     --token-dropout "$token_dropout" --seed "$seed" --out "$run/train" > "$run/train.log" 2>&1
   stage finetune
-  echo "== seed $seed (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout pretrain_epochs=$pretrain_epochs objective=$objective mask_probability=$mask_probability init=${init_from:-none} pretrain_batch=$pretrain_batch pretrain_lr=$pretrain_lr)"
+  # With --init the pretraining flags were the kept run's, not this one's: name the run instead.
+  if [ -n "$init_from" ]; then
+    pretraining="init=$init_from"
+  else
+    pretraining="pretrain_epochs=$pretrain_epochs objective=$objective mask_probability=$mask_probability pretrain_batch=$pretrain_batch pretrain_lr=$pretrain_lr"
+  fi
+  echo "== seed $seed (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout $pretraining)"
   grep -E "masked-token accuracy" "$run/pretrain.log" 2>/dev/null | sed 's/^/pretraining /' || true
   /usr/bin/python3 - "$run/train.log" "$run/tfidf.txt" "$stages" <<'PY'
 import math, re, sys
