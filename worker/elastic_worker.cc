@@ -22,6 +22,7 @@
 #include "text/tokenizer.h"
 #include "worker/coordinator_client.h"
 #include "worker/coordinator_store.h"
+#include "worker/throughput_window.h"
 #include "worker/trainer.h"
 #include "worker/worker_metrics.h"
 // One collective backend per build: Gloo in the CPU build, NCCL in the CUDA build (whose
@@ -54,6 +55,9 @@ using Clock = std::chrono::steady_clock;
 constexpr absl::Duration kCoordinatorWait = absl::Minutes(30);
 // The Rendezvous long poll (the coordinator ends its own poll at 15 s).
 constexpr absl::Duration kRendezvousPoll = absl::Seconds(60);
+// The step time that reported throughput averages over: long enough to smooth a 2-3x swing
+// from step to step, short enough that a progress line every few seconds follows a real change.
+constexpr double kRateWindowSeconds = 20;
 // A declared-dead worker's reports of its old identity get this long to be delivered or
 // refused before it joins again.
 constexpr absl::Duration kRejoinFlush = absl::Seconds(10);
@@ -449,6 +453,9 @@ struct ElasticWorker::Impl {
     auto permutation = make_permutation(epoch);
     auto last_progress = Clock::now();
     auto last_step_end = Clock::now();
+    // What heartbeats and progress lines report: this rank's and the job's samples/s over the
+    // last steps, not the last step's alone (ThroughputWindow says why).
+    ThroughputWindow share_rate(kRateWindowSeconds), job_rate(kRateWindowSeconds);
 
     while (true) {
       at::Tensor flag = at::full({1}, ShouldStop() ? 1.0f : 0.0f);
@@ -498,13 +505,15 @@ struct ElasticWorker::Impl {
         timed_samples += static_cast<int64_t>(window.size());
         timed_seconds += seconds;
       }
+      share_rate.Add(static_cast<int64_t>(share.size()), seconds);
+      job_rate.Add(static_cast<int64_t>(window.size()), seconds);
       {
         absl::MutexLock lock(&mu);
         progress.set_global_step(trainer->global_step());
         progress.set_epoch(epoch);
         progress.set_loss(result->loss);
         // This rank's share: the coordinator adds the workers' rates up.
-        progress.set_samples_per_second(static_cast<double>(share.size()) / seconds);
+        progress.set_samples_per_second(share_rate.SamplesPerSecond());
         progress.set_step_seconds(seconds);
         progress.set_allreduce_seconds(result->sync_seconds);
       }
@@ -520,8 +529,10 @@ struct ElasticWorker::Impl {
               options.progress_seconds) {
         last_progress = Clock::now();
         const int64_t total = trainer->options().total_steps;
-        const double rate = static_cast<double>(window.size()) / seconds;
-        const double eta = static_cast<double>(total - trainer->global_step()) * seconds;
+        const double rate = job_rate.SamplesPerSecond();
+        const double eta = rate > 0 ? static_cast<double>(total - trainer->global_step()) *
+                                          static_cast<double>(world * per_rank) / rate
+                                    : 0.0;
         Logf("[train] gen %lld world %d epoch %d step %lld/%lld loss %.4f "
              "samples/s %.1f allreduce %.0f ms eta %.0f s",
              static_cast<long long>(gen), world, epoch,
