@@ -75,7 +75,7 @@ if [ "$epochs" -eq 0 ] && { [ -n "$init_from" ] || [ "$pretrain_epochs" -eq 0 ];
   echo "--epochs 0 stops after pretraining: it needs --pretrain-epochs > 0 and no --init" >&2; exit 2
 fi
 if [ -n "$init_from" ] || [ "$pretrain_epochs" -gt 0 ]; then  # from a pretrained encoder
-  : "${batch:=32}" "${lr:=1e-4}" "${dropout:=0.1}" "${token_dropout:=0}"
+  : "${batch:=32}" "${lr:=3e-4}" "${dropout:=0.1}" "${token_dropout:=0}"
 else  # from random weights
   : "${batch:=16}" "${lr:=3e-4}" "${dropout:=0.3}" "${token_dropout:=0.1}"
 fi
