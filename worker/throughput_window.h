@@ -4,7 +4,8 @@
 // (a rank waiting for the slower one, a neighbour's load), and an ETA computed from it jumps
 // with it. tqdm and the Hugging Face Trainer's progress bar smooth for the same reason.
 //
-// Value type; not thread-safe (the training loop owns one per generation).
+// Value type; not thread-safe. The training loop keeps two per generation, on its own thread:
+// this rank's samples (heartbeats) and the job's (rank 0's progress line and its ETA).
 #ifndef MURMUR_WORKER_THROUGHPUT_WINDOW_H_
 #define MURMUR_WORKER_THROUGHPUT_WINDOW_H_
 
