@@ -31,12 +31,17 @@ torch::Tensor Activate(const torch::Tensor& x, bool gelu) {
 }
 
 // The masked-LM head of DistilBertForMaskedLM and of ELECTRA's generator: transform ->
-// activation -> LayerNorm (fp32) -> the projector tied to `word_embeddings`; fp32 logits.
+// activation -> LayerNorm (fp32) -> the projector tied to `word_embeddings`; logits in the
+// projector's dtype (bf16 under autocast).
 torch::Tensor MaskedLmLogits(const torch::Tensor& hidden, torch::nn::Linear& transform,
                              torch::nn::LayerNorm& layer_norm, VocabProjector& projector,
                              const torch::Tensor& word_embeddings, bool gelu) {
   torch::Tensor x = Activate(transform(hidden), gelu);
-  torch::Tensor logits = projector(layer_norm(x.to(torch::kFloat)), word_embeddings);
+  return projector(layer_norm(x.to(torch::kFloat)), word_embeddings);
+}
+
+// Logits as the API gives them: fp32 (fp64 for a model converted to double, for tests).
+torch::Tensor Fp32Logits(const torch::Tensor& logits) {
   return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
 }
 
@@ -367,7 +372,7 @@ torch::Tensor DistilBertForSequenceClassificationImpl::forward(const Batch& batc
     torch::Tensor pooled = FastDropout(torch::relu(pre_classifier(cls)), dropout, is_training());
     logits = classifier(pooled);
   }
-  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
+  return Fp32Logits(logits);
 }
 
 void DistilBertForSequenceClassificationImpl::SetLinearDtype(torch::ScalarType dtype) {
@@ -396,6 +401,11 @@ DistilBertForMaskedLMImpl::DistilBertForMaskedLMImpl(const DistilBertConfig& con
 }
 
 torch::Tensor DistilBertForMaskedLMImpl::forward(const Batch& batch, const torch::Tensor& rows) {
+  return Fp32Logits(ComputeDtypeLogits(batch, rows));
+}
+
+torch::Tensor DistilBertForMaskedLMImpl::ComputeDtypeLogits(const Batch& batch,
+                                                            const torch::Tensor& rows) {
   torch::Tensor hidden = distilbert(batch).index_select(0, rows);  // [N, D]
   return MaskedLmLogits(hidden, vocab_transform, vocab_layer_norm, vocab_projector,
                         distilbert->embeddings->word_embeddings->weight,
@@ -441,8 +451,8 @@ torch::Tensor ElectraGeneratorImpl::forward(const torch::Tensor& embedded, const
   // The residual stream stays fp32 under autocast, as the encoder's (its embeddings are fp32).
   torch::Tensor projected = embeddings_project(embedded).to(embedded.scalar_type());
   torch::Tensor hidden = transformer(projected, batch).index_select(0, rows);
-  return MaskedLmLogits(hidden, vocab_transform, vocab_layer_norm, vocab_projector,
-                        word_embeddings, config_.activation == "gelu");
+  return Fp32Logits(MaskedLmLogits(hidden, vocab_transform, vocab_layer_norm, vocab_projector,
+                                   word_embeddings, config_.activation == "gelu"));
 }
 
 DistilBertForReplacedTokenDetectionImpl::DistilBertForReplacedTokenDetectionImpl(
@@ -463,7 +473,7 @@ torch::Tensor DistilBertForReplacedTokenDetectionImpl::Generate(const Batch& bat
 torch::Tensor DistilBertForReplacedTokenDetectionImpl::forward(const Batch& batch) {
   torch::Tensor hidden = distilbert(batch).narrow(0, 0, batch.num_tokens);
   torch::Tensor logits = discriminator_predictions(hidden);
-  return logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
+  return Fp32Logits(logits);
 }
 
 }  // namespace murmur::model

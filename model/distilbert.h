@@ -191,6 +191,10 @@ class DistilBertForMaskedLMImpl : public torch::nn::Module {
   // the batch only: the positions a masked-LM loss looks at. Projecting every token onto the
   // vocabulary would cost more than the encoder for a small model.
   torch::Tensor forward(const Batch& batch, const torch::Tensor& rows);
+  // The same logits in the dtype the projection computed them in (bf16 under autocast), for a
+  // loss that reads them as they are (SummedSoftmaxCrossEntropy): no fp32 copy of
+  // [rows, vocab_size] and of its gradient.
+  torch::Tensor ComputeDtypeLogits(const Batch& batch, const torch::Tensor& rows);
 
   const DistilBertConfig& config() const { return config_; }
 

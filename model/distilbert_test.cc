@@ -119,6 +119,23 @@ TEST(DistilBertTest, MaskedLmLogitsUseTheWordEmbeddingsAndTrainThem) {
   }
 }
 
+TEST(DistilBertTest, MaskedLmComputeDtypeLogitsAreBf16UnderAutocastAndForwardsFp32) {
+  torch::manual_seed(4);
+  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
+  DistilBertForMaskedLM model(config);
+  model->eval();
+  auto batch = Batch::FromSequences({{3, 7, 8, 4}, {3, 9, 4}}, config.max_position_embeddings);
+  ASSERT_TRUE(batch.ok());
+  torch::Tensor rows = torch::tensor({1, 2, 5}, torch::kLong);
+  EXPECT_EQ(model->ComputeDtypeLogits(*batch, rows).scalar_type(), torch::kFloat);
+  AutocastBf16 autocast;
+  torch::Tensor computed = model->ComputeDtypeLogits(*batch, rows);
+  torch::Tensor logits = model->forward(*batch, rows);
+  EXPECT_EQ(computed.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(logits.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::equal(computed.to(torch::kFloat), logits));
+}
+
 DistilBertForSequenceClassification TinyModel() {
   torch::manual_seed(7);
   DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);

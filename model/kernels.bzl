@@ -1,5 +1,5 @@
-"""murmur's own CPU kernels (attention, LayerNorm, masked softmax): each a library on
-cpu_vector.h with its test beside it."""
+"""murmur's own CPU kernels (attention, LayerNorm, masked softmax, softmax cross-entropy): each
+a library on cpu_vector.h with its test beside it."""
 
 # -O3, and -fopenmp, without which at::parallel_for (inline in ATen's headers) runs its loop
 # serially; kernels also depend on //third_party:openmp for the runtime.

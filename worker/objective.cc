@@ -8,16 +8,13 @@
 #include "model/autocast.h"
 #include "model/batch.h"
 #include "model/distilbert.h"
+#include "model/softmax_cross_entropy.h"
 #include "proto/objectives.h"
 
 namespace murmur::worker {
 namespace {
 
 namespace F = torch::nn::functional;
-
-at::Tensor SummedCrossEntropy(const at::Tensor& logits, const at::Tensor& targets) {
-  return F::cross_entropy(logits, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum));
-}
 
 model::Batch MakeBatch(const std::vector<std::vector<int32_t>>& sequences,
                        const model::DistilBertConfig& config) {
@@ -106,7 +103,7 @@ class ClassificationObjective
 
   Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences,
                    const std::vector<int64_t>& labels, const std::vector<uint64_t>&) override {
-    return {SummedCrossEntropy(Logits(sequences), OnDevice(labels)),
+    return {model::SummedSoftmaxCrossEntropy(Logits(sequences), OnDevice(labels)),
             static_cast<int64_t>(labels.size())};
   }
 
@@ -118,7 +115,7 @@ class ClassificationObjective
                        at::Tensor& counts) override {
     at::Tensor logits = Logits(sequences);
     at::Tensor targets = OnDevice(labels);
-    counts[0] += SummedCrossEntropy(logits, targets).item<double>();
+    counts[0] += model::SummedSoftmaxCrossEntropy(logits, targets).item<double>();
     counts[1] += static_cast<double>(labels.size());
     at::Tensor cells = targets * classes() + logits.argmax(1);
     counts.narrow(0, 2, classes() * classes())
@@ -178,7 +175,7 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
   Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences, const std::vector<int64_t>&,
                    const std::vector<uint64_t>& seeds) override {
     MaskedTokens masked = Mask(sequences, seeds);
-    return {SummedCrossEntropy(Logits(masked), OnDevice(masked.targets)),
+    return {model::SummedSoftmaxCrossEntropy(Logits(masked), OnDevice(masked.targets)),
             static_cast<int64_t>(masked.targets.size())};
   }
 
@@ -191,7 +188,7 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
     MaskedTokens masked = Mask(sequences, seeds);
     at::Tensor logits = Logits(masked);
     at::Tensor targets = OnDevice(masked.targets);
-    counts[0] += SummedCrossEntropy(logits, targets).item<double>();
+    counts[0] += model::SummedSoftmaxCrossEntropy(logits, targets).item<double>();
     counts[1] += static_cast<double>(masked.targets.size());
     counts[2] += logits.argmax(1).eq(targets).sum().item<double>();
     counts[3] += static_cast<double>(sequences.size());
@@ -207,14 +204,13 @@ class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM
     return MaskForPrediction(sequences, seeds, options_, model_->config().vocab_size);
   }
 
+  // In the projection's dtype (bf16 under autocast): the loss reads them as they are.
   at::Tensor Logits(const MaskedTokens& masked) {
     model::Batch batch = BatchOnDevice(masked.inputs);
     at::Tensor rows = OnDevice(masked.rows);
-    if (options_.bf16) {
-      model::AutocastBf16 autocast(device().type());
-      return model_->forward(batch, rows).to(at::kFloat);
-    }
-    return model_->forward(batch, rows);
+    std::optional<model::AutocastBf16> autocast;
+    if (options_.bf16) autocast.emplace(device().type());
+    return model_->ComputeDtypeLogits(batch, rows);
   }
 
   ObjectiveOptions options_;
@@ -301,7 +297,7 @@ class ReplacedTokenObjective
     at::Tensor discriminator_sum = F::binary_cross_entropy_with_logits(
         pass.discriminator_logits, pass.labels,
         F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum));
-    pass.loss_sum = SummedCrossEntropy(generator_logits, targets) +
+    pass.loss_sum = model::SummedSoftmaxCrossEntropy(generator_logits, targets) +
                     discriminator_sum * (kDiscriminatorWeight * options_.mask_probability);
     return pass;
   }

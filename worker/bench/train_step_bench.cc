@@ -3,17 +3,18 @@
 // measured in the same run. The whole distributed job against PyTorch DDP is train_bench.sh.
 //
 //   bazel run -c opt //worker/bench:train_step_bench -- [--threads N] [--iters N] [--quick]
-//       [--train-batch N] [--torch-adamw]
+//       [--train-batch N] [--torch-adamw] [--pretrain-only] [--mask-probability P]
 //   (MURMUR_SHARED_DATA must point at ../shared/data; threads default to the core count)
 //
-// Small and base presets, bf16 autocast with fp32 master weights and fp32, batches of real
+// The main job's masked-LM pretraining step first (--pretrain-only: only it), then small and base
+// presets of the classifier, bf16 autocast with fp32 master weights and fp32, batches of real
 // tweets, the trainer's single-pass AdamW (or --torch-adamw). FLOP counts are the useful ones
 // (config.h ForwardFlops over the real tokens; backward = 2x forward); times are medians.
 //
 // Where the time goes: MODEL_BENCH_BREAKDOWN=1 splits each step (forward, backward,
 // optimizer); MODEL_BENCH_TRAIN_PROFILE=trace.json records libtorch's per-op profile of the last
-// bf16 step of the base preset, or of MODEL_BENCH_TRAIN_PROFILE_PRESET's (left out of the
-// medians: the profiler slows it).
+// bf16 step of the base preset, or of MODEL_BENCH_TRAIN_PROFILE_PRESET's ("small", or
+// "masked_lm" for the pretraining step), left out of the medians: the profiler slows it.
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
@@ -31,6 +32,7 @@
 #include "model/bench_support.h"
 #include "model/config.h"
 #include "model/distilbert.h"
+#include "worker/objective.h"
 #include "worker/optimizer.h"
 
 namespace murmur::worker {
@@ -125,6 +127,80 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
   ceiling.Probe(3);
 }
 
+// The main job's pretraining step: the masked-LM objective (worker/objective.h, as the trainer
+// runs it) at `mask_probability`, bf16 autocast, a 16,000-token vocabulary (the main job's
+// corpus-trained size; the bench tweets' ids are folded into it, keeping their lengths) and the
+// trainer's AdamW over every parameter (the tied embedding's gradient is dense).
+void Pretraining(const std::vector<std::vector<int32_t>>& tweets, int batch_size,
+                 double mask_probability, int iters, Ceiling& ceiling,
+                 std::vector<BenchRow>* rows) {
+  constexpr int64_t kVocabSize = 16000;
+  constexpr int32_t kMaskTokenId = 103;  // [MASK] in the bench tweets' vocabulary
+  ceiling.Probe(3);
+  torch::manual_seed(0);
+  ObjectiveOptions options;
+  options.kind = ObjectiveKind::kMaskedLm;
+  options.preset = "small";
+  options.vocab_size = kVocabSize;
+  options.bf16 = true;
+  options.mask_token_id = kMaskTokenId;
+  options.mask_probability = mask_probability;
+  std::unique_ptr<Objective> objective = *Objective::Create(options);
+  objective->module().train();
+  NamedTensors named;
+  for (const auto& item : objective->module().named_parameters()) {
+    named.emplace_back(item.key(), item.value());
+  }
+  AdamW optimizer(named, AdamWOptions());
+  size_t next = 0;
+  std::vector<double> times, rates;
+  for (int i = 0; i < iters + 2; ++i) {
+    std::vector<std::vector<int32_t>> batch;
+    std::vector<uint64_t> seeds;
+    for (int j = 0; j < batch_size; ++j, ++next) {
+      std::vector<int32_t> ids = tweets[next % tweets.size()];
+      for (int32_t& id : ids) id %= kVocabSize;
+      batch.push_back(std::move(ids));
+      seeds.push_back(next);
+    }
+    std::optional<torch::autograd::profiler::RecordProfile> profile;
+    const char* profile_path = std::getenv("MODEL_BENCH_TRAIN_PROFILE");
+    const char* profile_preset = std::getenv("MODEL_BENCH_TRAIN_PROFILE_PRESET");
+    if (profile_path && profile_preset != nullptr &&
+        std::string(profile_preset) == "masked_lm" && i == iters + 1) {
+      profile.emplace(profile_path);
+    }
+    auto start = BenchClock::now();
+    for (auto& [name, p] : named) p.mutable_grad() = torch::Tensor();
+    Objective::Loss loss = objective->ComputeLoss(batch, {}, seeds);
+    double t_forward = SecondsSince(start);
+    (loss.sum / static_cast<double>(batch_size)).backward();
+    double t_backward = SecondsSince(start);
+    optimizer.Step(1e-4);
+    double t = SecondsSince(start);
+    if (std::getenv("MODEL_BENCH_BREAKDOWN")) {
+      std::fprintf(stderr, "    step: forward %.1f ms, backward %.1f ms, optimizer %.1f ms\n",
+                   1e3 * t_forward, 1e3 * (t_backward - t_forward), 1e3 * (t - t_backward));
+    }
+    if (i < 2 || profile) continue;
+    times.push_back(t);
+    // The encoder's FLOPs; the masked-LM head's ([masked rows, dim] x [dim, vocab]) on top.
+    const double head = 2.0 * static_cast<double>(loss.terms) * objective->config().dim *
+                        (objective->config().dim + kVocabSize);
+    rates.push_back(3 * (BatchFlops(objective->config(), batch) + head) / t / 1e9);
+  }
+  char text[256];
+  std::snprintf(text, sizeof(text),
+                "pretrain small bf16 batch %3d mask %.2f: %8.1f samples/s  median %7.1f ms  "
+                "%7.1f GFLOP/s",
+                batch_size, mask_probability, batch_size / Median(times), 1e3 * Median(times),
+                Median(rates));
+  std::printf("  %s\n", text);
+  std::fflush(stdout);
+  rows->push_back({text, Median(rates), true});
+  ceiling.Probe(3);
+}
+
 int Main(int argc, char** argv) {
   FlagParser flags("train_step_bench");
   model::BenchFlags bench;
@@ -134,6 +210,11 @@ int Main(int argc, char** argv) {
   flags.Bool("torch-adamw", &torch_adamw,
              "train with torch::optim::AdamW instead of the trainer's AdamW");
   flags.Int("train-batch", &train_batch, "training batch size");
+  bool pretrain_only = false;
+  double mask_probability = 0.15;
+  flags.Bool("pretrain-only", &pretrain_only,
+             "only the main job's masked-LM pretraining step (small preset, bf16)");
+  flags.Double("mask-probability", &mask_probability, "masked-LM: the fraction of tokens chosen");
   flags.ParseOrExit(argc, argv);
   bench.Apply("train_step_bench");
   const int iters = bench.iters;
@@ -142,7 +223,9 @@ int Main(int argc, char** argv) {
   ceiling.Probe(iters);
   std::vector<BenchRow> rows;
   std::printf("training (forward + backward + AdamW; bf16 = autocast, fp32 master weights):\n");
+  Pretraining(tweets, train_batch, mask_probability, iters, ceiling, &rows);
   for (const char* preset : {"small", "base"}) {
+    if (pretrain_only) break;
     for (bool use_bf16 : {true, false}) {
       Training(tweets, preset, train_batch, use_bf16,
                std::string(preset) == "base" ? std::max(3, iters / 2) : iters, torch_adamw,
