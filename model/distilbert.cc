@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include "model/autocast.h"
@@ -129,6 +130,44 @@ class RowSparseEmbedding : public torch::autograd::Function<RowSparseEmbedding> 
   }
 };
 
+// The word-embedding lookup and the table's cast for a tied output layer as one node
+// (EmbeddingsImpl::ForwardWithTiedTable): backward gets both gradients at once and builds the
+// table's from the output layer's, in one cast plus a row-sparse add.
+class TiedEmbeddingLookup : public torch::autograd::Function<TiedEmbeddingLookup> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const torch::Tensor& weight,
+                                                const torch::Tensor& ids, int64_t padding_idx,
+                                                torch::ScalarType table_dtype) {
+    ctx->saved_data["ids"] = ids;
+    ctx->saved_data["padding_idx"] = padding_idx;
+    ctx->saved_data["shape"] = weight.sizes().vec();
+    ctx->saved_data["weight_dtype"] = static_cast<int64_t>(weight.scalar_type());
+    return {weight.index_select(0, ids), weight.to(table_dtype)};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::Tensor ids = ctx->saved_data["ids"].toTensor();
+    const int64_t padding_idx = ctx->saved_data["padding_idx"].toInt();
+    const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["weight_dtype"].toInt());
+    const torch::Tensor &rows = grads[0], &table = grads[1];
+    torch::Tensor grad = table.defined()
+                             ? table.to(dtype)
+                             : torch::zeros(ctx->saved_data["shape"].toIntVector(),
+                                            ids.options().dtype(dtype));
+    if (rows.defined()) {
+      // The padding row keeps the output layer's gradient alone (one row saved and put back,
+      // cheaper than masking every looked-up row).
+      torch::Tensor padding_row;
+      if (padding_idx >= 0) padding_row = grad[padding_idx].clone();
+      grad.index_add_(0, ids, rows.to(dtype));
+      if (padding_idx >= 0) grad[padding_idx].copy_(padding_row);
+    }
+    return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 EmbeddingsImpl::EmbeddingsImpl(const DistilBertConfig& config) {
@@ -159,6 +198,19 @@ torch::Tensor EmbeddingsImpl::forward(const Batch& batch) {
           ? RowSparseEmbedding::apply(table, batch.input_ids,
                                       word_embeddings->options.padding_idx().value_or(-1))
           : word_embeddings(batch.input_ids);
+  return AddPositionsAndNormalize(words, batch);
+}
+
+std::pair<torch::Tensor, torch::Tensor> EmbeddingsImpl::ForwardWithTiedTable(
+    const Batch& batch, torch::ScalarType table_dtype) {
+  torch::autograd::variable_list outputs =
+      TiedEmbeddingLookup::apply(word_embeddings->weight, batch.input_ids,
+                                 word_embeddings->options.padding_idx().value_or(-1), table_dtype);
+  return {AddPositionsAndNormalize(outputs[0], batch), outputs[1]};
+}
+
+torch::Tensor EmbeddingsImpl::AddPositionsAndNormalize(const torch::Tensor& words,
+                                                       const Batch& batch) {
   torch::Tensor x = words + position_embeddings(batch.position_ids);
   return FastDropout(LayerNorm(x), dropout, is_training());
 }
@@ -406,9 +458,19 @@ torch::Tensor DistilBertForMaskedLMImpl::forward(const Batch& batch, const torch
 
 torch::Tensor DistilBertForMaskedLMImpl::ComputeDtypeLogits(const Batch& batch,
                                                             const torch::Tensor& rows) {
-  torch::Tensor hidden = distilbert(batch).index_select(0, rows);  // [N, D]
-  return MaskedLmLogits(hidden, vocab_transform, vocab_layer_norm, vocab_projector,
-                        distilbert->embeddings->word_embeddings->weight,
+  EmbeddingsImpl& embeddings = *distilbert->embeddings;
+  torch::Tensor table = embeddings.word_embeddings->weight;
+  torch::Tensor embedded;
+  if (is_training() && torch::GradMode::is_enabled() && table.requires_grad() &&
+      table.is_cpu() && table.scalar_type() == torch::kFloat && CpuAutocastsToBf16()) {
+    // The projector would take autocast's bf16 copy of the table anyway; this one carries the
+    // lookup's gradient with it.
+    std::tie(embedded, table) = embeddings.ForwardWithTiedTable(batch, torch::kBFloat16);
+  } else {
+    embedded = embeddings.forward(batch);
+  }
+  torch::Tensor hidden = distilbert->transformer(embedded, batch).index_select(0, rows);
+  return MaskedLmLogits(hidden, vocab_transform, vocab_layer_norm, vocab_projector, table,
                         config_.activation == "gelu");
 }
 

@@ -43,6 +43,14 @@ class EmbeddingsImpl : public torch::nn::Module {
  public:
   explicit EmbeddingsImpl(const DistilBertConfig& config);
   torch::Tensor forward(const Batch& batch);  // [num_rows, dim]
+  // forward's output, and the word-embedding table cast to `table_dtype` for an output layer
+  // tied to it (masked-LM's projector under bf16 autocast), from one autograd node: backward
+  // adds the lookup's rows into the output layer's gradient of the table as it casts it back,
+  // instead of a zero-filled dense gradient for the lookup and a sum of the two [vocab, dim]
+  // tables. The same gradient; rows looking up the padding id contribute nothing, as in
+  // forward.
+  std::pair<torch::Tensor, torch::Tensor> ForwardWithTiedTable(const Batch& batch,
+                                                               torch::ScalarType table_dtype);
 
   torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr};
   torch::nn::LayerNorm LayerNorm{nullptr};  // NOLINT: Hugging Face's name
@@ -55,6 +63,9 @@ class EmbeddingsImpl : public torch::nn::Module {
   // step, as the trainer does with the rows it synchronised. Off by default: an output layer
   // tied to the embedding (masked-LM) gives it a dense gradient through autograd.
   bool row_sparse_gradient = false;
+
+ private:
+  torch::Tensor AddPositionsAndNormalize(const torch::Tensor& words, const Batch& batch);
 };
 TORCH_MODULE(Embeddings);
 

@@ -136,6 +136,47 @@ TEST(DistilBertTest, MaskedLmComputeDtypeLogitsAreBf16UnderAutocastAndForwardsFp
   EXPECT_TRUE(torch::equal(computed.to(torch::kFloat), logits));
 }
 
+TEST(DistilBertTest, MaskedLmTiedTableGradientUnderBf16EqualsTheComposedOnes) {
+  torch::manual_seed(5);
+  DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
+  config.dropout = config.attention_dropout = 0.0;
+  DistilBertForMaskedLM model(config);
+  model->train();
+  // Token 0 is the padding id: its lookups contribute nothing, its projector row does.
+  auto batch = Batch::FromSequences({{3, 7, 0, 7, 4}, {3, 9, 4}}, config.max_position_embeddings);
+  ASSERT_TRUE(batch.ok());
+  torch::Tensor rows = torch::tensor({1, 2, 6}, torch::kLong);
+  torch::Tensor weights = torch::randn({3, 50});
+  const torch::Tensor& table = model->distilbert->embeddings->word_embeddings->weight;
+  auto gradients = [&](bool fused) {
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+    AutocastBf16 autocast;
+    torch::Tensor logits;
+    if (fused) {
+      logits = model->ComputeDtypeLogits(*batch, rows);
+    } else {  // the head composed by hand on the plain lookup
+      torch::Tensor hidden = model->distilbert(*batch).index_select(0, rows);
+      torch::Tensor h = model->vocab_layer_norm(
+          torch::gelu(model->vocab_transform(hidden)).to(torch::kFloat));
+      logits = torch::nn::functional::linear(h, table, model->vocab_projector->bias);
+    }
+    (logits.to(torch::kFloat) * weights).sum().backward();
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model->parameters()) grads.push_back(p.grad().clone());
+    return std::make_pair(logits.detach(), grads);
+  };
+  auto [fused_logits, fused] = gradients(true);
+  auto [composed_logits, composed] = gradients(false);
+  EXPECT_TRUE(torch::equal(fused_logits, composed_logits));
+  ASSERT_EQ(fused.size(), composed.size());
+  for (size_t i = 0; i < fused.size(); ++i) {
+    ASSERT_EQ(fused[i].scalar_type(), torch::kFloat);
+    EXPECT_TRUE(torch::allclose(fused[i], composed[i], 1e-5, 1e-6)) << "parameter " << i;
+  }
+  // The padding row's gradient is the projector's alone: its bias-free logit column times h.
+  EXPECT_GT(fused[0][0].abs().sum().item<float>(), 0.0f);
+}
+
 DistilBertForSequenceClassification TinyModel() {
   torch::manual_seed(7);
   DistilBertConfig config = *DistilBertConfig::Preset("tiny", 50);
