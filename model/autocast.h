@@ -4,7 +4,8 @@
 // AutocastBf16 with fp32 master weights: matrix products in bf16; LayerNorm, softmax and the
 // residual stream in fp32; fp32 gradients. bf16 inference converts the Linear weights once
 // (DistilBertForSequenceClassificationImpl::SetLinearDtype) and runs under AutocastBf16,
-// several times faster on AMX CPUs. Logits are always fp32.
+// several times faster on AMX CPUs. Logits are fp32 (DistilBertForMaskedLM::ComputeDtypeLogits,
+// for its loss only, keeps bf16).
 //
 // Includes only c10's device and dtype types, not the torch C++ frontend: code that only
 // switches precision compiles quickly.

@@ -18,7 +18,8 @@
 // Precision: fp32 weights by default; bf16 training and inference as autocast.h describes
 // (AutocastBf16, SetLinearDtype). Under bf16 inference on a CPU with oneDNN the encoder's
 // Linear layers run packed, with bias, GELU and the residual adds fused into the matmuls
-// (packed_linear.h). Logits are always fp32.
+// (packed_linear.h). Logits are fp32, but for DistilBertForMaskedLM::ComputeDtypeLogits, which
+// a loss reads in the projection's own dtype.
 //
 // Thread-safety: a module in eval() mode may run Forward from many threads at once (it reads
 // parameters only); training and parameter changes need exclusive access. Ownership: the usual

@@ -49,6 +49,22 @@ using model::DistilBertForSequenceClassification;
 using model::Median;
 using model::SecondsSince;
 
+// The trace file MODEL_BENCH_TRAIN_PROFILE names when MODEL_BENCH_TRAIN_PROFILE_PRESET (default
+// "base") asks for the step called `name`; nullptr otherwise.
+const char* ProfilePathFor(const std::string& name) {
+  const char* path = std::getenv("MODEL_BENCH_TRAIN_PROFILE");
+  const char* wanted = std::getenv("MODEL_BENCH_TRAIN_PROFILE_PRESET");
+  return path != nullptr && name == (wanted != nullptr ? wanted : "base") ? path : nullptr;
+}
+
+// MODEL_BENCH_BREAKDOWN's line: a step's seconds at the end of forward, backward and the update.
+void PrintBreakdown(double forward_end, double backward_end, double step_end) {
+  if (!std::getenv("MODEL_BENCH_BREAKDOWN")) return;
+  std::fprintf(stderr, "    step: forward %.1f ms, backward %.1f ms, optimizer %.1f ms\n",
+               1e3 * forward_end, 1e3 * (backward_end - forward_end),
+               1e3 * (step_end - backward_end));
+}
+
 void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string& preset,
               int batch_size, bool bf16, int iters, bool torch_adamw, Ceiling& ceiling,
               std::vector<BenchRow>* rows) {
@@ -79,11 +95,8 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
     }
     torch::Tensor labels = torch::tensor(label_values, torch::kLong);
     std::optional<torch::autograd::profiler::RecordProfile> profile;
-    const char* profile_path = std::getenv("MODEL_BENCH_TRAIN_PROFILE");
-    const char* profile_preset = std::getenv("MODEL_BENCH_TRAIN_PROFILE_PRESET");
-    if (profile_path && bf16 && preset == (profile_preset != nullptr ? profile_preset : "base") &&
-        i == iters + 1) {
-      profile.emplace(profile_path);
+    if (const char* path = ProfilePathFor(preset); path != nullptr && bf16 && i == iters + 1) {
+      profile.emplace(path);
     }
     auto start = BenchClock::now();
     Batch packed = *Batch::FromSequences(batch, 512);
@@ -108,10 +121,7 @@ void Training(const std::vector<std::vector<int32_t>>& tweets, const std::string
       fused.Step(5e-5);
     }
     double t = SecondsSince(start);
-    if (std::getenv("MODEL_BENCH_BREAKDOWN")) {
-      std::fprintf(stderr, "    step: forward %.1f ms, backward %.1f ms, optimizer %.1f ms\n",
-                   1e3 * t_forward, 1e3 * (t_backward - t_forward), 1e3 * (t - t_backward));
-    }
+    PrintBreakdown(t_forward, t_backward, t);
     if (i < 2 || profile) continue;  // warm-up, or slowed down by the profiler
     times.push_back(t);
     rates.push_back(3 * BatchFlops(config, batch) / t / 1e9);
@@ -164,11 +174,8 @@ void Pretraining(const std::vector<std::vector<int32_t>>& tweets, int batch_size
       seeds.push_back(next);
     }
     std::optional<torch::autograd::profiler::RecordProfile> profile;
-    const char* profile_path = std::getenv("MODEL_BENCH_TRAIN_PROFILE");
-    const char* profile_preset = std::getenv("MODEL_BENCH_TRAIN_PROFILE_PRESET");
-    if (profile_path && profile_preset != nullptr &&
-        std::string(profile_preset) == "masked_lm" && i == iters + 1) {
-      profile.emplace(profile_path);
+    if (const char* path = ProfilePathFor("masked_lm"); path != nullptr && i == iters + 1) {
+      profile.emplace(path);
     }
     auto start = BenchClock::now();
     for (auto& [name, p] : named) p.mutable_grad() = torch::Tensor();
@@ -178,10 +185,7 @@ void Pretraining(const std::vector<std::vector<int32_t>>& tweets, int batch_size
     double t_backward = SecondsSince(start);
     optimizer.Step(1e-4);
     double t = SecondsSince(start);
-    if (std::getenv("MODEL_BENCH_BREAKDOWN")) {
-      std::fprintf(stderr, "    step: forward %.1f ms, backward %.1f ms, optimizer %.1f ms\n",
-                   1e3 * t_forward, 1e3 * (t_backward - t_forward), 1e3 * (t - t_backward));
-    }
+    PrintBreakdown(t_forward, t_backward, t);
     if (i < 2 || profile) continue;
     times.push_back(t);
     // The encoder's FLOPs; the masked-LM head's ([masked rows, dim] x [dim, vocab]) on top.
