@@ -47,10 +47,11 @@ std::string Quote(const std::string& s) {
 int TrainCommand(const CommandArgs& args) {
   FlagParser flags("murmur train");
   std::string data, vocab, preset = "small", out, init_dir, objective = "classification";
-  int workers = 2, batch = 32, epochs = 1, max_len = 64, threads = 0, accumulation = 1;
+  int workers = 2, batch = 32, epochs = 1, max_len = 64, threads = 0, accumulation = 1,
+      max_eval_samples = 0;
   int64_t max_steps = 0, checkpoint_every = 0;
   double lr = 0, dropout = -1, warmup_ratio = -1, weight_decay = -1, token_dropout = 0,
-         mask_probability = 0;
+         mask_probability = 0, label_smoothing = 0;
   int64_t seed = 42;
   bool bf16 = false, skip_eval = false;
   flags.String("data", &data, "Sentiment140 CSV, or a directory with negative.txt/positive.txt",
@@ -77,6 +78,10 @@ int TrainCommand(const CommandArgs& args) {
                "probability of masking each training token (word dropout)");
   flags.Double("mask-probability", &mask_probability,
                "pretraining: share of the tokens chosen for prediction (0: the default, 0.15)");
+  flags.Double("label-smoothing", &label_smoothing,
+               "classification: share of the target spread over all classes (0: off)");
+  flags.Int("max-eval-samples", &max_eval_samples,
+            "evaluate on at most this many validation texts, spread over the split (0: all)");
   flags.Int("seed", &seed, "seed");
   flags.Int("threads-per-worker", &threads, "intra-op threads per worker (0: cores / workers)");
   flags.Int("checkpoint-every", &checkpoint_every, "also checkpoint every N steps");
@@ -147,6 +152,12 @@ int TrainCommand(const CommandArgs& args) {
   if (token_dropout > 0) absl::StrAppend(&spec, ",\n  \"token_dropout\": ", token_dropout);
   if (mask_probability > 0) {
     absl::StrAppend(&spec, ",\n  \"mask_probability\": ", mask_probability);
+  }
+  if (max_eval_samples > 0) {
+    absl::StrAppend(&spec, ",\n  \"max_eval_samples\": ", max_eval_samples);
+  }
+  if (label_smoothing > 0) {
+    absl::StrAppend(&spec, ",\n  \"label_smoothing\": ", label_smoothing);
   }
   if (!init_dir.empty()) absl::StrAppend(&spec, ",\n  \"init_dir\": ", Quote(AbsolutePath(init_dir)));
   absl::StrAppend(&spec, "\n}\n");

@@ -174,6 +174,16 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec) {
     return FieldError("token_dropout", absl::StrCat("applies to classification only (",
                                                     spec.objective(), " masks tokens itself)"));
   }
+  if (spec.max_eval_samples() < 0) {
+    return FieldError("max_eval_samples", "must be >= 0 (0: the whole validation split)");
+  }
+  if (!(spec.label_smoothing() >= 0 && spec.label_smoothing() < 1)) {
+    return FieldError("label_smoothing", "must be in [0, 1)");
+  }
+  if (IsPretrainingObjective(spec.objective()) && spec.label_smoothing() > 0) {
+    return FieldError("label_smoothing", absl::StrCat("applies to classification only, not ",
+                                                      spec.objective()));
+  }
   if (IsPretrainingObjective(spec.objective())) {
     if (!(spec.mask_probability() > 0 && spec.mask_probability() < 1)) {
       return FieldError("mask_probability", "must be in (0, 1)");

@@ -135,6 +135,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadSpec{WithField(R"("objective": "mlm")"), "objective"},
                       BadSpec{WithField(R"("objective": "masked_lm", "token_dropout": 0.1)"),
                               "classification only"},
+                      BadSpec{WithField(R"("label_smoothing": 1)"), "label_smoothing"},
+                      BadSpec{WithField(R"("max_eval_samples": -1)"), "max_eval_samples"},
+                      BadSpec{WithField(R"("objective": "masked_lm", "label_smoothing": 0.1)"),
+                              "classification only"},
                       BadSpec{WithField(R"("epochs": "many")"), "epochs"},
                       BadSpec{"{not json", "malformed JSON"},
                       BadSpec{"[1, 2]", "JSON object"}));

@@ -211,6 +211,8 @@ struct ElasticWorker::Impl {
     t.bf16 = spec.bf16();
     t.dropout = spec.dropout();
     t.token_dropout = spec.token_dropout();
+    t.label_smoothing = spec.label_smoothing();
+    t.max_eval_samples = spec.max_eval_samples();
     // 0 for classification, which masks nothing: the trainer keeps its default.
     if (spec.mask_probability() > 0) t.mask_probability = spec.mask_probability();
     const text::Vocab& vocab = tokenizer->vocab();

@@ -91,8 +91,9 @@ class ObjectiveWithModel : public Objective {
 class ClassificationObjective
     : public ObjectiveWithModel<model::DistilBertForSequenceClassification> {
  public:
-  ClassificationObjective(model::DistilBertForSequenceClassification model, bool bf16)
-      : ObjectiveWithModel(std::move(model)), bf16_(bf16) {
+  ClassificationObjective(model::DistilBertForSequenceClassification model, bool bf16,
+                          double label_smoothing)
+      : ObjectiveWithModel(std::move(model)), bf16_(bf16), label_smoothing_(label_smoothing) {
     // The sparse parameter's gradient lives in a buffer the trainer zeroes row by row.
     model_->distilbert->embeddings->row_sparse_gradient = true;
   }
@@ -103,8 +104,15 @@ class ClassificationObjective
 
   Loss ComputeLoss(const std::vector<std::vector<int32_t>>& sequences,
                    const std::vector<int64_t>& labels, const std::vector<uint64_t>&) override {
-    return {model::SummedSoftmaxCrossEntropy(Logits(sequences), OnDevice(labels)),
-            static_cast<int64_t>(labels.size())};
+    at::Tensor logits = Logits(sequences);
+    at::Tensor sum = model::SummedSoftmaxCrossEntropy(logits, OnDevice(labels));
+    if (label_smoothing_ > 0) {
+      // Against (1 - e) one-hot + e / K: the loss is (1 - e) CE(y) + e mean_c CE(c), and
+      // mean_c CE(c) = logsumexp(z) - mean_c z_c (a [samples, K] reduction; K is 2 here).
+      at::Tensor uniform = (at::logsumexp(logits, 1) - logits.mean(1)).sum();
+      sum = sum * (1 - label_smoothing_) + uniform * label_smoothing_;
+    }
+    return {sum, static_cast<int64_t>(labels.size())};
   }
 
   // [loss sum, examples, confusion matrix (true x predicted)]
@@ -163,6 +171,7 @@ class ClassificationObjective
   }
 
   bool bf16_;
+  double label_smoothing_;  // in [0, 1): the ComputeLoss target's uniform share
 };
 
 class MaskedLmObjective : public ObjectiveWithModel<model::DistilBertForMaskedLM> {
@@ -352,7 +361,8 @@ absl::StatusOr<std::unique_ptr<Objective>> CreateClassification(const ObjectiveO
     config = *preset;
   }
   if (loaded && options.dropout < 0) {
-    return std::make_unique<ClassificationObjective>(loaded, options.bf16);
+    return std::make_unique<ClassificationObjective>(loaded, options.bf16,
+                                                     options.label_smoothing);
   }
   OverrideDropout(config, options.dropout);
   // Dropout probabilities are read at construction: build with the final config, then copy
@@ -363,7 +373,8 @@ absl::StatusOr<std::unique_ptr<Objective>> CreateClassification(const ObjectiveO
     auto source = loaded->named_parameters();
     for (auto& item : classifier->named_parameters()) item.value().copy_(source[item.key()]);
   }
-  return std::make_unique<ClassificationObjective>(classifier, options.bf16);
+  return std::make_unique<ClassificationObjective>(classifier, options.bf16,
+                                                   options.label_smoothing);
 }
 
 // The options of both pretraining objectives, which mask tokens.
@@ -470,6 +481,12 @@ CorruptedTokens Corrupt(const std::vector<std::vector<int32_t>>& sequences,
 absl::StatusOr<std::unique_ptr<Objective>> Objective::Create(const ObjectiveOptions& options) {
   if (options.vocab_size <= 0 && options.init_dir.empty()) {
     return absl::InvalidArgumentError("vocab_size is required");
+  }
+  if (!(options.label_smoothing >= 0 && options.label_smoothing < 1)) {
+    return absl::InvalidArgumentError("label_smoothing must be in [0, 1)");
+  }
+  if (options.label_smoothing > 0 && options.kind != ObjectiveKind::kClassification) {
+    return absl::InvalidArgumentError("label_smoothing applies to classification only");
   }
   switch (options.kind) {
     case ObjectiveKind::kMaskedLm:

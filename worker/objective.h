@@ -97,6 +97,8 @@ struct ObjectiveOptions {
   // Masked-LM: the [MASK] id and the fraction of tokens chosen. Defaults -1 (required), 0.15.
   int32_t mask_token_id = -1;
   double mask_probability = 0.15;
+  // Classification: label smoothing e, in [0, 1) (JobSpec.label_smoothing). Default 0.
+  double label_smoothing = 0;
 };
 
 class Objective {

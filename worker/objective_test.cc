@@ -139,6 +139,63 @@ TEST(CorruptTest, PutsEachSampleAtItsRowAndLabelsOnlyRealReplacements) {
   EXPECT_EQ(corrupted.replaced, (std::vector<float>{0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0}));
 }
 
+std::unique_ptr<Objective> Classifier(double label_smoothing) {
+  torch::manual_seed(5);
+  ObjectiveOptions options;
+  options.preset = "tiny";
+  options.vocab_size = kVocab;
+  options.dropout = 0;
+  options.label_smoothing = label_smoothing;
+  auto objective = Objective::Create(options);
+  EXPECT_TRUE(objective.ok()) << objective.status();
+  return *std::move(objective);
+}
+
+// Two classes: smoothing e puts 1 - e/2 on the label and e/2 on the other class, so the
+// smoothed loss is that mix of the plain losses against the labels and against their flips.
+TEST(ClassificationObjectiveTest, LabelSmoothingMixesInTheUniformTarget) {
+  const auto sequences = Sequences(5, 9);
+  const std::vector<int64_t> labels = {0, 1, 1, 0, 1}, flipped = {1, 0, 0, 1, 0};
+  std::unique_ptr<Objective> plain = Classifier(0);
+  const double to_labels = plain->ComputeLoss(sequences, labels, {}).sum.item<double>();
+  const double to_flips = plain->ComputeLoss(sequences, flipped, {}).sum.item<double>();
+  ASSERT_GT(std::abs(to_labels - to_flips), 1e-6) << "a fresh head must not score both the same";
+  constexpr double kSmoothing = 0.2;
+  std::unique_ptr<Objective> smoothed = Classifier(kSmoothing);
+  Objective::Loss loss = smoothed->ComputeLoss(sequences, labels, {});
+  EXPECT_EQ(loss.terms, 5);
+  EXPECT_NEAR(loss.sum.item<double>(),
+              (1 - kSmoothing / 2) * to_labels + kSmoothing / 2 * to_flips, 1e-5);
+  loss.sum.backward();
+  const at::Tensor& grad = smoothed->module().named_parameters()["classifier.weight"].grad();
+  ASSERT_TRUE(grad.defined());
+  EXPECT_GT(grad.abs().sum().item<double>(), 0);
+
+  // Evaluation reports the plain cross-entropy, comparable across runs.
+  at::Tensor counts = torch::zeros({smoothed->num_eval_counts()}, torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    smoothed->CountEvaluation(sequences, labels, {}, counts);
+  }
+  EXPECT_NEAR(smoothed->Summarize(counts).loss, to_labels / 5, 1e-5);
+}
+
+TEST(ClassificationObjectiveTest, LabelSmoothingIsCheckedAndForClassificationOnly) {
+  ObjectiveOptions options;
+  options.preset = "tiny";
+  options.vocab_size = kVocab;
+  options.label_smoothing = 1;
+  EXPECT_FALSE(Objective::Create(options).ok());
+  options.label_smoothing = -0.1;
+  EXPECT_FALSE(Objective::Create(options).ok());
+  options.label_smoothing = 0.1;
+  options.kind = ObjectiveKind::kMaskedLm;
+  options.mask_token_id = kMask;
+  auto created = Objective::Create(options);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.status().message().find("classification only"), std::string::npos);
+}
+
 std::unique_ptr<Objective> ReplacedTokenObjective(bool bf16 = false) {
   torch::manual_seed(5);
   ObjectiveOptions options;

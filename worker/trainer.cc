@@ -123,6 +123,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& o
     objective.bf16 = options.bf16;
     objective.mask_token_id = options.mask_token_id;
     objective.mask_probability = options.mask_probability;
+    objective.label_smoothing = options.label_smoothing;
     auto created = Objective::Create(objective);
     if (!created.ok()) return created.status();
     impl->objective = *std::move(created);
@@ -275,7 +276,16 @@ absl::StatusOr<StepResult> Trainer::Step(Communicator& communicator,
 
 absl::StatusOr<EvalResult> Trainer::Evaluate(Communicator& communicator) {
   Impl& impl = *impl_;
-  const std::vector<uint32_t>& rows = impl.cache->validation_rows();
+  const std::vector<uint32_t>& all_rows = impl.cache->validation_rows();
+  std::vector<uint32_t> rows;
+  const size_t limit = static_cast<size_t>(std::max(0, impl.options.max_eval_samples));
+  if (limit > 0 && all_rows.size() > limit) {
+    // Strided, not a prefix: the rows are in corpus order, which may group a class together.
+    const size_t stride = (all_rows.size() + limit - 1) / limit;
+    for (size_t i = 0; i < all_rows.size(); i += stride) rows.push_back(all_rows[i]);
+  } else {
+    rows = all_rows;
+  }
   // This rank's contiguous share of the validation rows.
   const int64_t world = communicator.world_size(), rank = communicator.rank();
   const int64_t n = static_cast<int64_t>(rows.size());

@@ -52,6 +52,8 @@ struct TrainerOptions {
   double token_dropout = 0;
   // Pretrainings: the share of the tokens chosen for prediction. Default 0.15 (BERT's).
   double mask_probability = 0.15;
+  // Classification: label smoothing, in [0, 1) (JobSpec.label_smoothing). 0: off.
+  double label_smoothing = 0;
   // The vocabulary's [MASK] id: token dropout's replacement, and the pretrainings' mask.
   int32_t mask_token_id = -1;
   // Initialisation and dropout seed. Default 42.
@@ -60,6 +62,8 @@ struct TrainerOptions {
   int64_t total_steps = 0;
   // Sequences per evaluation forward pass. Default 128.
   int eval_batch_size = 128;
+  // Evaluate on at most this many validation rows, every ceil(n / max)-th (0: all). Default 0.
+  int max_eval_samples = 0;
   // Intra-op threads (0: leave libtorch's setting). Default 0.
   int threads = 0;
   // Where the model, its gradients and the optimizer state live: "cpu", or "cuda:N" (a CUDA

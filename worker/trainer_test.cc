@@ -108,6 +108,48 @@ TEST(TrainerTest, LearnsTheSyntheticTaskAndEvaluates) {
       eval->recall[1]);
 }
 
+TEST(TrainerTest, MaxEvalSamplesEvaluatesAStridedSubsetOnEveryRank) {
+  Fixture fixture;
+  TrainerOptions options = fixture.Options();
+  options.total_steps = 1;
+  auto full_trainer = Trainer::Create(options, fixture.cache.get());
+  ASSERT_TRUE(full_trainer.ok());
+  FakeCollectiveHub one(1);
+  auto solo = one.Join(0);
+  auto full = (*full_trainer)->Evaluate(*solo);
+  ASSERT_TRUE(full.ok()) << full.status();
+  ASSERT_EQ(full->examples, 40);
+
+  // 40 rows at most 15: every 3rd, 14 rows (a prefix would be 15). Two ranks split them and
+  // count each once.
+  options.max_eval_samples = 15;
+  FakeCollectiveHub two(2);
+  std::vector<absl::StatusOr<EvalResult>> results(2, absl::UnknownError("not run"));
+  std::vector<std::thread> ranks;
+  for (int rank = 0; rank < 2; ++rank) {
+    ranks.emplace_back([&, rank] {
+      auto trainer = Trainer::Create(options, fixture.cache.get());
+      if (!trainer.ok()) {
+        results[rank] = trainer.status();
+        return;
+      }
+      auto comm = two.Join(rank);
+      results[rank] = (*trainer)->Evaluate(*comm);
+    });
+  }
+  for (auto& t : ranks) t.join();
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->examples, 14);
+    int64_t total = 0;
+    for (int64_t count : result->confusion) total += count;
+    EXPECT_EQ(total, 14);
+    // The fixture's validation rows alternate classes: the stride keeps both.
+    EXPECT_GT(result->confusion[0] + result->confusion[1], 0);
+    EXPECT_GT(result->confusion[2] + result->confusion[3], 0);
+  }
+}
+
 TEST(TrainerTest, CheckpointRoundTripRestoresWeightsAndOptimizer) {
   Fixture fixture;
   FakeCollectiveHub hub(1);
