@@ -6,7 +6,8 @@
 #
 #   worker/bench/quality_bench.sh [--epochs N] [--workers N] [--batch B] [--lr X]
 #                                 [--dropout P] [--vocab-size N] [--warmup-ratio R]
-#                                 [--weight-decay W] [--token-dropout P] [--seeds "S ..."]
+#                                 [--weight-decay W] [--token-dropout P] [--label-smoothing E]
+#                                 [--seeds "S ..."]
 #                                 [--pretrain-epochs N] [--pretrain-batch B] [--pretrain-lr X]
 #                                 [--objective masked_lm|replaced_token_detection]
 #                                 [--mask-probability P] [--keep DIR] [--init DIR]
@@ -15,7 +16,7 @@
 # masked-LM on the training split's texts (labels unused; same split, so no validation text is
 # seen) and fine-tunes from its best checkpoint. Still "from scratch": no outside weights.
 # 0 trains the classifier from random weights. --objective picks the pretraining (default: the
-# main job's), --mask-probability its share of chosen tokens (default 0.15). --keep DIR keeps
+# main job's), --mask-probability its share of chosen tokens (default 0.4). --keep DIR keeps
 # every run's files (checkpoints, logs) under DIR instead of a temporary directory. --init DIR
 # fine-tunes from DIR/seed-S/pretrained (a kept run's pretraining: its best checkpoint, linked
 # there) instead of pretraining again: how to try fine-tuning recipes on one pretraining.
@@ -40,12 +41,13 @@ vocab_size=16000
 warmup=-1
 decay=0.1
 token_dropout=
+label_smoothing=0
 seeds="42 7"
 pretrain_epochs=4
-pretrain_batch=64
-pretrain_lr=1e-3
+pretrain_batch=128
+pretrain_lr=1.5e-3
 objective=masked_lm
-mask_probability=0.15
+mask_probability=0.4
 keep=
 init_from=
 while [ $# -gt 0 ]; do
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
     --warmup-ratio) warmup="$2"; shift 2 ;;
     --weight-decay) decay="$2"; shift 2 ;;
     --token-dropout) token_dropout="$2"; shift 2 ;;
+    --label-smoothing) label_smoothing="$2"; shift 2 ;;
     --seed) seeds="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --pretrain-epochs) pretrain_epochs="$2"; shift 2 ;;
@@ -126,7 +129,8 @@ for seed in $seeds; do
     "$murmur" train --objective "$objective" --data "$data" --vocab "$run/vocab.txt" --preset small \
       --local-workers "$workers" --batch-per-worker "$pretrain_batch" --epochs "$pretrain_epochs" \
       --max-len 64 --bf16 --lr "$pretrain_lr" --dropout 0.1 --seed "$seed" \
-      --mask-probability "$mask_probability" --out "$run/pretrain" > "$run/pretrain.log" 2>&1
+      --mask-probability "$mask_probability" --max-eval-samples 4000 --out "$run/pretrain" \
+      > "$run/pretrain.log" 2>&1
     pretrained=$(sed -n 's/^best checkpoint: \(.*\) (step .*/\1/p' "$run/pretrain.log" | tail -1)
     [ -n "$pretrained" ] || { echo "seed $seed: pretraining left no checkpoint" >&2; exit 1; }
     ln -sfn "$pretrained" "$run/pretrained"
@@ -142,7 +146,8 @@ for seed in $seeds; do
   "$murmur" train "${init[@]}" --data "$data" --vocab "$run/vocab.txt" --preset small \
     --local-workers "$workers" --batch-per-worker "$batch" --epochs "$epochs" --max-len 64 --bf16 \
     --lr "$lr" --dropout "$dropout" --warmup-ratio "$warmup" --weight-decay "$decay" \
-    --token-dropout "$token_dropout" --seed "$seed" --out "$run/train" > "$run/train.log" 2>&1
+    --token-dropout "$token_dropout" --label-smoothing "$label_smoothing" --seed "$seed" \
+    --out "$run/train" > "$run/train.log" 2>&1
   stage finetune
   # With --init the pretraining flags were the kept run's, not this one's: name the run instead.
   if [ -n "$init_from" ]; then
@@ -150,7 +155,7 @@ for seed in $seeds; do
   else
     pretraining="pretrain_epochs=$pretrain_epochs objective=$objective mask_probability=$mask_probability pretrain_batch=$pretrain_batch pretrain_lr=$pretrain_lr"
   fi
-  echo "== seed $seed (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout $pretraining)"
+  echo "== seed $seed (epochs=$epochs workers=$workers batch_per_worker=$batch lr=$lr dropout=$dropout vocab=$vocab_size warmup_ratio=$warmup weight_decay=$decay token_dropout=$token_dropout label_smoothing=$label_smoothing $pretraining)"
   grep -E "masked-token accuracy" "$run/pretrain.log" 2>/dev/null | sed 's/^/pretraining /' || true
   /usr/bin/python3 - "$run/train.log" "$run/tfidf.txt" "$stages" <<'PY'
 import math, re, sys
