@@ -92,8 +92,9 @@ echo "== serving replica on $serve_target, HTTP (KServe v2 REST) on 127.0.0.1:$h
 # (Wettig et al. 2023; better classifiers than BERT's 15% at this budget), 128 texts per worker
 # per step at lr 1.5e-3 (within 0.3 points of 64 at 1e-3, one seed better and one worse, in
 # half the steps and faster), and each epoch's masked-token accuracy on 4,000 validation texts
-# instead of all ~20,000 (an evaluation then costs seconds, not ~25 s). Measured with worker/bench/quality_bench.sh,
-# whose defaults these are; docs/operations.md "Pretraining the encoder".
+# instead of all ~20,000 (an epoch's evaluation pause fell from ~30 s to ~8 s). Measured with
+# worker/bench/quality_bench.sh, whose defaults these are; docs/operations.md "Pretraining the
+# encoder".
 init=()
 if [ "$pretrain_epochs" -gt 0 ]; then
   echo "== pretraining the encoder (masked-LM): $workers workers, preset $preset, $pretrain_epochs epochs on $data"
